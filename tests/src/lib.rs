@@ -1,0 +1,1 @@
+//! End-to-end tests for the workspace live in `tests/tests/`; this library holds nothing.
