@@ -1,0 +1,1 @@
+//! Durable transactional outbox for trading signals, on embedded SQLite.
