@@ -1,0 +1,189 @@
+//! The signing HTTP client: one attempt per call; retrying is the caller's
+//! (`retry-core`'s) job, guided by the error's classification.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+
+use crate::config::ClientConfig;
+use crate::error::{PostError, PostErrorKind, parse_retry_after};
+use crate::sign::{
+    HEADER_ID, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, is_valid_id, sign,
+};
+use crate::verify::unix_now;
+
+/// How much of an error answer is read for the excerpt: enough for any
+/// useful message, bounded so a huge error page cannot stall us.
+const MAX_ERROR_BODY_BYTES: usize = 4 * 1024;
+/// How much of a success answer is drained so the connection can be reused;
+/// beyond this the connection is dropped instead.
+const MAX_DRAIN_BYTES: usize = 64 * 1024;
+
+/// The client could not be built (e.g. the TLS backend failed to initialize).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the signal HTTP client: {source}")]
+pub struct ClientBuildError {
+    #[source]
+    source: reqwest::Error,
+}
+
+/// A successful (2xx) attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The HTTP status (2xx).
+    pub status: u16,
+    /// Time from sending to receiving the response head.
+    pub latency: Duration,
+    /// The `webhook-timestamp` this attempt was signed with.
+    pub timestamp: i64,
+}
+
+/// The source of Unix seconds for `webhook-timestamp`.
+type UnixClock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// POSTs signals signed per Standard Webhooks v1.
+///
+/// Built on one `reqwest` client (rustls, connection pool), so clones are
+/// cheap and share connections. Redirects are not followed: a signed POST
+/// must reach the configured URL, and a 3xx is reported as
+/// [`PostErrorKind::Unexpected`]. `Debug` redacts the keys.
+#[derive(Clone)]
+pub struct SignalClient {
+    http: reqwest::Client,
+    config: Arc<ClientConfig>,
+    now: UnixClock,
+}
+
+impl SignalClient {
+    /// Builds the client with the configured timeouts.
+    pub fn new(config: ClientConfig) -> Result<SignalClient, ClientBuildError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hmac-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| ClientBuildError { source })?;
+        Ok(SignalClient {
+            http,
+            config: Arc::new(config),
+            now: Arc::new(unix_now),
+        })
+    }
+
+    /// Replaces the clock that stamps each attempt (Unix seconds); for tests.
+    /// The same clock is "now" for an HTTP-date `Retry-After`.
+    pub fn with_unix_time(mut self, now: Arc<dyn Fn() -> i64 + Send + Sync>) -> SignalClient {
+        self.now = now;
+        self
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Makes one attempt to POST `body` (JSON) as signal `id`.
+    ///
+    /// `id` must be 1 to 255 characters of `[A-Za-z0-9_-]`, otherwise a
+    /// permanent [`PostErrorKind::InvalidRequest`] is returned before any I/O.
+    /// Pass the same `id` on every retry: it is the `webhook-id` and the
+    /// `Idempotency-Key`. The timestamp is taken now, for this attempt, and
+    /// the exact bytes of `body` are signed and sent.
+    pub async fn post_signal(&self, id: &str, body: Bytes) -> Result<Receipt, PostError> {
+        if !is_valid_id(id) {
+            return Err(PostError::other(
+                PostErrorKind::InvalidRequest,
+                "the signal id must be 1 to 255 characters of [A-Za-z0-9_-]",
+            ));
+        }
+        let timestamp = (self.now)();
+        let signature = sign(&self.config.keys, id, timestamp, &body);
+
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(self.config.server_url.clone())
+            .header(HEADER_ID, id)
+            .header(HEADER_TIMESTAMP, timestamp)
+            .header(HEADER_SIGNATURE, signature)
+            .header(HEADER_IDEMPOTENCY_KEY, id)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| network_error(&e))?;
+        let latency = started.elapsed();
+        let status = response.status();
+
+        if status.is_success() {
+            // The server has accepted the signal: a failure while draining
+            // the answer must not turn a delivery into a retry.
+            let _ = read_bounded(response, MAX_DRAIN_BYTES).await;
+            return Ok(Receipt {
+                status: status.as_u16(),
+                latency,
+                timestamp,
+            });
+        }
+
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, (self.now)()));
+        let body = read_bounded(response, MAX_ERROR_BODY_BYTES)
+            .await
+            .unwrap_or_default();
+        Err(PostError::http(status.as_u16(), retry_after, &body))
+    }
+}
+
+impl fmt::Debug for SignalClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignalClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads at most `limit` bytes of the body (then stops: the rest is dropped).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => {
+                let take = chunk.len().min(limit - out.len());
+                out.extend_from_slice(&chunk[..take]);
+            }
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Classifies a transport error and keeps its whole cause chain as text
+/// (reqwest's top-level message alone hides "connection refused").
+fn network_error(error: &reqwest::Error) -> PostError {
+    let kind = if error.is_connect() {
+        PostErrorKind::Connect
+    } else if error.is_timeout() {
+        PostErrorKind::Timeout
+    } else {
+        PostErrorKind::Transient
+    };
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    PostError::other(kind, &detail)
+}
