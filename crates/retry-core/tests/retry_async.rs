@@ -247,7 +247,7 @@ async fn async_retry_futures_are_send_and_can_be_spawned() {
     let full = Retry::new(&POLICY, "spawned")
         .clock(TokioNow)
         .observer(&OBSERVER)
-        .budget(&*BUDGET)
+        .budget(&BUDGET)
         .rng(SplitMix64::new(1))
         .run_async_with_timeout(&TOKIO_SLEEP, secs(1), |n| async move {
             if n < 2 {
