@@ -195,10 +195,29 @@ impl OpsAlertService {
     /// summary follows when the window closes. A CRITICAL repeat folded into an
     /// open group raises the summary to CRITICAL (the owner already has the
     /// first alert of that failure; the summary carries the escalation).
-    pub async fn send_signal_delivery_error(
+    ///
+    /// Not an `async fn` so that the returned future is `Send` (it can be
+    /// spawned) even though `&dyn AlertableError` is not `Sync`: everything
+    /// needed from `error` is read before the future is built.
+    pub fn send_signal_delivery_error<'a>(
+        &'a self,
+        signal_id: &'a str,
+        error: &dyn AlertableError,
+        attempts: Attempts,
+        operation: &'a str,
+    ) -> impl Future<Output = AlertOutcome> + Send + 'a {
+        let report = ErrorReport {
+            class: error.error_class().into_owned(),
+            text: error.to_string(),
+            security: error.is_security_failure(),
+        };
+        self.report_delivery_error(signal_id, report, attempts, operation)
+    }
+
+    async fn report_delivery_error(
         &self,
         signal_id: &str,
-        error: &dyn AlertableError,
+        error: ErrorReport,
         attempts: Attempts,
         operation: &str,
     ) -> AlertOutcome {
@@ -212,14 +231,17 @@ impl OpsAlertService {
             .telegram
             .as_ref()
             .map_or(u32::MAX, |t| t.config.escalate_after());
-        let severity = if error.is_security_failure() || failures >= escalate_after.max(1) {
+        let severity = if error.security || failures >= escalate_after.max(1) {
             Severity::Critical
         } else {
             Severity::Error
         };
-        let error_class = error.error_class().into_owned();
+        let ErrorReport {
+            class: error_class,
+            text: error_text,
+            ..
+        } = error;
         let Some(telegram) = self.inner.telegram.as_ref() else {
-            let error_text = error.to_string();
             log_only(
                 severity,
                 format_args!("signal delivery failed (alert not sent)"),
@@ -236,7 +258,7 @@ impl OpsAlertService {
             );
             return AlertOutcome::Logged;
         };
-        let error_text = telegram.redact(&error.to_string());
+        let error_text = telegram.redact(&error_text);
         let fingerprint = Fingerprint {
             operation: operation.to_owned(),
             error_class,
@@ -500,6 +522,14 @@ impl OpsAlertService {
             })
             .await
     }
+}
+
+/// What a delivery alert needs from the caller's error, read up front.
+#[derive(Debug)]
+struct ErrorReport {
+    class: String,
+    text: String,
+    security: bool,
 }
 
 /// The retry policy of one alert: quick first retries (Telegram hiccups are
