@@ -190,7 +190,11 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
     /// last attempt cannot carry the loop past its deadline; the error then
     /// reports the clamped duration. The race is a small hand-written select
     /// on `sleeper`, so no runtime is required; the attempt is polled first,
-    /// so an attempt that is ready when the timer fires still wins.
+    /// so an attempt that is ready when the timer fires still wins. When a
+    /// retry's delay ended exactly at the deadline, the next attempt starts
+    /// with no time left: it is polled once (an immediately ready result
+    /// still counts) and otherwise times out at once, and the loop then gives
+    /// up with [`RetryError::DeadlineExceeded`].
     pub async fn run_async_with_timeout<T, Fut>(
         self,
         sleeper: &impl AsyncSleeper,

@@ -181,6 +181,25 @@ async fn attempt_timeout_is_clamped_to_the_remaining_deadline() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn async_permanent_errors_are_not_retried() {
+    #[derive(Debug)]
+    struct Rejected;
+    impl Classify for Rejected {
+        fn retryability(&self) -> Retryability {
+            Retryability::Permanent
+        }
+    }
+    let start = tokio::time::Instant::now();
+    let error = Retry::new(&no_jitter(), "post_signal")
+        .clock(TokioNow)
+        .run_async(&TOKIO_SLEEP, |_| async { Err::<(), _>(Rejected) })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RetryError::Permanent { attempts: 1, .. }));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_fast_attempt_beats_its_timeout() {
     let result = Retry::new(&no_jitter(), "fetch")
         .clock(TokioNow)

@@ -326,6 +326,43 @@ fn retry_after_hint_that_cannot_fit_the_deadline_gives_up_before_sleeping() {
 }
 
 #[test]
+fn retry_after_hint_that_ends_exactly_at_the_deadline_is_honoured() {
+    let h = Harness::new();
+    let result = h.run(&no_jitter(), |n| match n {
+        1 => Err(OpError::Busy(n, secs(600))),
+        _ => Ok(n),
+    });
+    assert_eq!(result.unwrap(), 2);
+    assert_eq!(h.clock.elapsed(), secs(600));
+}
+
+#[test]
+fn observer_hears_about_a_deadline_give_up_with_its_elapsed_time() {
+    let h = Harness::new();
+    let recorder = Recorder::default();
+    let policy = no_jitter();
+    let error = Retry::new(&policy, "post_signal")
+        .clock(&h.clock)
+        .observer(&recorder)
+        .run_blocking(&h.sleeper(), |n| {
+            h.clock.advance(secs(7));
+            Err::<(), _>(OpError::Busy(n, secs(595)))
+        })
+        .unwrap_err();
+    assert_eq!(
+        recorder.give_ups.into_inner().unwrap(),
+        [(
+            1,
+            GiveUpReason::DeadlineExceeded,
+            OpError::Busy(1, secs(595)),
+            secs(7)
+        )]
+    );
+    assert!(recorder.retries.into_inner().unwrap().is_empty());
+    assert_eq!(error.reason(), GiveUpReason::DeadlineExceeded);
+}
+
+#[test]
 fn deadline_stops_before_a_sleep_that_would_end_past_it() {
     // Each attempt takes 20 s of (simulated) work; deadline 100 s.
     // t=0 a1 fails at 20, +5 -> 25; a2 fails at 45, +10 -> 55; a3 fails at 75,
