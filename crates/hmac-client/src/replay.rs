@@ -1,39 +1,5 @@
 //! A bounded, expiring memory of message ids, so a receiver can tell a replay
-//! from a legitimate retry.
-//!
-//! # Why not simply "seen id => reject"
-//!
-//! A correct sender *retries the same id* after a timeout or a 5xx (the id is
-//! the idempotency key). A guard that rejects every id it has seen would turn
-//! each of those retries into a permanent failure, and the signal would never
-//! land. So the guard tracks what happened to the id:
-//!
-//! | state of the id                          | verification result                           |
-//! |------------------------------------------|-----------------------------------------------|
-//! | unknown (or expired)                     | accepted, now *in flight*                     |
-//! | in flight (another request is processing)| [`VerifyErrorKind::Replayed`], HTTP 409       |
-//! | completed ([`Verified::complete`] called)| accepted as a duplicate: [`Verified::is_duplicate`], answer 2xx without acting again |
-//! | failed (the [`Verified`] dropped without `complete`) | forgotten: the next retry is accepted |
-//!
-//! The 409 for "in flight" is retryable for the sender (it is in the
-//! transient class), so a retry that overtakes a slow first attempt simply
-//! comes back later and then sees "completed".
-//!
-//! # Bounds
-//!
-//! At most `capacity` ids are remembered, each for `ttl`. When full, expired
-//! ids are swept first, then the oldest id is evicted. Eviction can forget an
-//! id early, so this guard is a defence against replays and double
-//! processing within its window, not a durable idempotency store: a receiver
-//! that must never act twice keeps its own record keyed by the id.
-//!
-//! Time is the verification's `now_unix` (seconds), so tests drive expiry
-//! without sleeping.
-//!
-//! [`VerifyErrorKind::Replayed`]: crate::VerifyErrorKind::Replayed
-//! [`Verified`]: crate::Verified
-//! [`Verified::complete`]: crate::Verified::complete
-//! [`Verified::is_duplicate`]: crate::Verified::is_duplicate
+//! from a legitimate retry (see [`ReplayGuard`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -101,9 +67,41 @@ pub(crate) enum Admission {
 }
 
 /// A bounded (capacity), expiring (ttl) set of message ids shared by every
-/// request of a receiver; see the [module documentation](self) for the states.
+/// request of a receiver. Cloning shares the same set (it is an `Arc` inside).
 ///
-/// Cloning shares the same set (it is an `Arc` inside).
+/// # Why not simply "seen id => reject"
+///
+/// A correct sender *retries the same id* after a timeout or a 5xx (the id is
+/// the idempotency key). A guard that rejects every id it has seen would turn
+/// each of those retries into a permanent failure, and the signal would never
+/// land. So the guard tracks what happened to the id:
+///
+/// | state of the id                          | verification result                           |
+/// |------------------------------------------|-----------------------------------------------|
+/// | unknown (or expired)                     | accepted, now *in flight*                     |
+/// | in flight (another request is processing)| [`VerifyErrorKind::Replayed`], HTTP 409       |
+/// | completed ([`Verified::complete`] called)| accepted as a duplicate: [`Verified::is_duplicate`], answer 2xx without acting again |
+/// | failed (the [`Verified`] dropped without `complete`) | forgotten: the next retry is accepted |
+///
+/// The 409 for "in flight" is retryable for the sender (it is in the
+/// transient class), so a retry that overtakes a slow first attempt simply
+/// comes back later and then sees "completed".
+///
+/// # Bounds
+///
+/// At most `capacity` ids are remembered, each for `ttl`. When full, expired
+/// ids are swept first, then the oldest id is evicted. Eviction can forget an
+/// id early, so this guard is a defence against replays and double
+/// processing within its window, not a durable idempotency store: a receiver
+/// that must never act twice keeps its own record keyed by the id.
+///
+/// Time is the verification's `now_unix` (seconds), so tests drive expiry
+/// without sleeping.
+///
+/// [`VerifyErrorKind::Replayed`]: crate::VerifyErrorKind::Replayed
+/// [`Verified`]: crate::Verified
+/// [`Verified::complete`]: crate::Verified::complete
+/// [`Verified::is_duplicate`]: crate::Verified::is_duplicate
 ///
 /// ```
 /// use std::time::Duration;

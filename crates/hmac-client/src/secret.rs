@@ -266,7 +266,7 @@ mod tests {
                 length: 65
             }
         );
-        let many = vec![VECTOR; MAX_KEYS + 1].join(" ");
+        let many = [VECTOR; MAX_KEYS + 1].join(" ");
         assert_eq!(
             SigningKeys::parse(&many).unwrap_err(),
             SecretError::TooMany {

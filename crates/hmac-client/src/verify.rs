@@ -1,18 +1,7 @@
 //! The receiver side: verifies a Standard Webhooks v1 request before anything
 //! looks at the body.
 //!
-//! Checks, in this order (cheap and structural first, the MAC only for
-//! requests that could be genuine, the replay guard only for authentic ones):
-//!
-//! 1. body size ([`Verifier::with_max_body_bytes`]), then each header present
-//!    exactly once, within its size bound, and well formed: id
-//!    `[A-Za-z0-9_-]{1,255}`, timestamp digits only, at most
-//!    [`MAX_SIGNATURE_ENTRIES`] signature entries;
-//! 2. timestamp within the tolerance, in the past *and* in the future;
-//! 3. at least one `v1` entry matching at least one key, compared by the MAC's
-//!    constant-time `verify_slice` (an empty `v1,` or truncated tag fails
-//!    because the length differs; entries of other versions are ignored);
-//! 4. the optional [`ReplayGuard`].
+//! See [`Verifier`] for the checks and their order.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -170,6 +159,19 @@ impl Verified {
 ///
 /// Cloning is cheap and shares the replay guard, so one verifier can serve as
 /// shared state of every request. `Debug` shows the key count only.
+///
+/// Checks, in this order (cheap and structural first, the MAC only for
+/// requests that could be genuine, the replay guard only for authentic ones):
+///
+/// 1. body size ([`Verifier::with_max_body_bytes`]), then each header present
+///    exactly once, within its size bound, and well formed: id
+///    `[A-Za-z0-9_-]{1,255}`, timestamp digits only, at most
+///    [`MAX_SIGNATURE_ENTRIES`] signature entries;
+/// 2. timestamp within the tolerance, in the past *and* in the future;
+/// 3. at least one `v1` entry matching at least one key, compared by the MAC's
+///    constant-time `verify_slice` (an empty `v1,` or truncated tag fails
+///    because the length differs; entries of other versions are ignored);
+/// 4. the optional [`ReplayGuard`].
 #[derive(Clone)]
 pub struct Verifier {
     keys: SigningKeys,
@@ -219,7 +221,7 @@ impl Verifier {
     }
 
     /// Verifies `headers` and `body` as if the time were `now_unix` (Unix
-    /// seconds), in the order given in the [module documentation](self).
+    /// seconds), in the order given on [`Verifier`].
     /// Call it before parsing the body.
     pub fn verify_at(
         &self,

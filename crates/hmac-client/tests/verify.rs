@@ -224,7 +224,7 @@ fn empty_truncated_and_foreign_signatures_fail_cleanly() {
         &format!("V1,{tag}"),
         &format!("v1a,{tag}"),
         &format!("v1 {tag}"),
-        &format!("{tag}"),
+        tag,
         &format!("v1,,{tag}"),
         "v1, v1, v1,",
     ] {
