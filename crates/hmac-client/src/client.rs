@@ -94,6 +94,28 @@ impl SignalClient {
     /// `Idempotency-Key`. The timestamp is taken now, for this attempt, and
     /// the exact bytes of `body` are signed and sent.
     pub async fn post_signal(&self, id: &str, body: Bytes) -> Result<Receipt, PostError> {
+        let result = self.attempt(id, body).await;
+        // Debug level: the delivery layer above decides what is worth a
+        // warning (it knows whether a retry follows). Never the signature.
+        match &result {
+            Ok(receipt) => tracing::debug!(
+                signal_id = id,
+                timestamp = receipt.timestamp,
+                status = receipt.status,
+                latency_ms = u64::try_from(receipt.latency.as_millis()).unwrap_or(u64::MAX),
+                "signal attempt accepted"
+            ),
+            Err(error) => tracing::debug!(
+                signal_id = id,
+                error_class = %error.error_class(),
+                %error,
+                "signal attempt failed"
+            ),
+        }
+        result
+    }
+
+    async fn attempt(&self, id: &str, body: Bytes) -> Result<Receipt, PostError> {
         if !is_valid_id(id) {
             return Err(PostError::other(
                 PostErrorKind::InvalidRequest,

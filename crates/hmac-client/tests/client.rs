@@ -511,3 +511,51 @@ async fn clones_share_the_client_and_config() {
     assert_eq!(b.unwrap().status, 200);
     assert_eq!(clone.config().server_url.as_str(), server.url);
 }
+
+#[tokio::test]
+async fn sequential_attempts_reuse_one_connection() {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+
+    let peers: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
+    let record = peers.clone();
+    let router = Router::new().route(
+        "/signals",
+        post(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(peer);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let client = client_for(
+        &format!("http://{addr}/signals"),
+        &secret(1),
+        Duration::from_secs(5),
+        Arc::new(AtomicI64::new(T0)),
+    );
+    for id in ["sig_1", "sig_2", "sig_3"] {
+        client
+            .clone()
+            .post_signal(id, Bytes::from_static(BODY))
+            .await
+            .unwrap();
+    }
+    let peers = peers.lock().unwrap().clone();
+    assert_eq!(peers.len(), 3);
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "one pooled connection: {peers:?}"
+    );
+}
