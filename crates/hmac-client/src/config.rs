@@ -25,10 +25,9 @@ pub const REQUEST_TIMEOUT_RANGE_SECS: std::ops::RangeInclusive<u64> = 1..=300;
 /// wrong and what is allowed; it never repeats a secret (nor the URL, in case
 /// a secret was pasted into the wrong variable).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ClientConfigError {
     /// A required variable is not set (or is empty).
-    #[error("{variable} is not set: {allowed}")]
+    #[error("{variable} is not set (or empty): {allowed}")]
     Missing {
         /// The variable's name.
         variable: &'static str,

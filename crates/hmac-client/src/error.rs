@@ -10,8 +10,10 @@ pub const MAX_BODY_EXCERPT_CHARS: usize = 200;
 
 /// The class of a failed attempt. Each maps to one [`Retryability`]; see
 /// [`PostError`]'s `Classify` implementation.
+///
+/// Deliberately exhaustive: callers in this workspace match on it, and a new
+/// kind should be a compile error there rather than a silent wildcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum PostErrorKind {
     /// No connection could be made (refused, DNS, TLS handshake, connect
     /// timeout). Transient.

@@ -36,7 +36,6 @@ const MAX_ENCODED_TAG_LEN: usize = 64;
 
 /// Which check rejected a request. Each maps to one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum VerifyErrorKind {
     /// A required header is missing, repeated, not text, or not of the
     /// required form. HTTP 400.
