@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::alertable::AlertableError;
-use crate::config::{AlertConfig, AlertConfigError};
+use crate::config::{AlertConfig, AlertConfigError, DEFAULT_ESCALATE_AFTER};
 use crate::format::{
     Attempts, DeliveryAlert, FormattedAlert, SummaryAlert, format_delivery_alert, format_message,
     format_summary,
@@ -42,8 +42,13 @@ const OPERATION: &str = "send_alert";
 /// by every concurrent delivery, so grouping, rate limiting and the
 /// consecutive-failure count see all of them. `Debug` never shows the token.
 ///
+/// Create one per process and clone it: the rate limit and the groups are
+/// per instance, so two instances posting to one chat could exceed Telegram's
+/// limits and would not fold each other's repeats.
+///
 /// Must be used on a tokio runtime (timers, and one task per open group
-/// that sends its summary when the cooldown window closes).
+/// that sends its summary when the cooldown window closes). Constructing it
+/// needs no runtime.
 #[derive(Clone)]
 pub struct OpsAlertService {
     inner: Arc<Inner>,
@@ -230,7 +235,7 @@ impl OpsAlertService {
             .inner
             .telegram
             .as_ref()
-            .map_or(u32::MAX, |t| t.config.escalate_after());
+            .map_or(DEFAULT_ESCALATE_AFTER, |t| t.config.escalate_after());
         let severity = if error.security || failures >= escalate_after.max(1) {
             Severity::Critical
         } else {
