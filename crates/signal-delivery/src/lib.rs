@@ -1,3 +1,48 @@
 //! Delivers trading signals: signs and posts them with `hmac-client`, retries
 //! transient failures with `retry-core`, and alerts the owner on Telegram with
-//! `ops-alerts` when a signal cannot be delivered. Nothing is dropped silently.
+//! `ops-alerts` when a signal cannot be delivered. Nothing is dropped silently:
+//! every signal ends in exactly one outcome.
+//!
+//! | outcome | retries | alert |
+//! | --- | --- | --- |
+//! | delivered | as needed | none |
+//! | [`FailureReason::Exhausted`] / [`FailureReason::Deadline`] | all allowed | ERROR |
+//! | [`FailureReason::Rejected`] (400, 404, 410, 413, 422) | none | ERROR, with the server's reason |
+//! | [`FailureReason::SignatureRejected`] (401, 403) | none | CRITICAL |
+//! | [`FailureReason::Budget`] | refused by the shared budget | ERROR |
+//! | [`FailureReason::InvalidSignal`] | no network call | ERROR |
+//!
+//! ```
+//! use signal_delivery::{DeliveryConfig, FailureReason};
+//!
+//! // One typed configuration, every problem reported at once.
+//! let env = |name: &str| match name {
+//!     "SIGNAL_SERVER_URL" => Some("http://127.0.0.1:8080/signals".to_owned()),
+//!     "SIGNAL_HMAC_SECRET" => Some("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned()),
+//!     "OPS_ALERTS_DISABLED" => Some("true".to_owned()),
+//!     "MAX_RETRIES" => Some("11".to_owned()),
+//!     "LOG_FORMAT" => Some("xml".to_owned()),
+//!     _ => None,
+//! };
+//! let errors = DeliveryConfig::from_lookup(env).unwrap_err();
+//! assert_eq!(errors.0.len(), 2);
+//! assert!(errors.to_string().contains("MAX_RETRIES"));
+//! assert!(errors.to_string().contains("LOG_FORMAT"));
+//! assert_eq!(FailureReason::SignatureRejected.as_str(), "signature_rejected");
+//! ```
+
+pub mod batch;
+pub mod cli;
+mod config;
+mod outcome;
+mod service;
+mod signal;
+pub mod telemetry;
+
+pub use config::{
+    ALERTS_DISABLED, AlertSetting, BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting,
+    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR,
+};
+pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
+pub use service::{BuildError, DeliveryService};
+pub use signal::{MAX_ID_LEN, Side, Signal, SignalError, id_hint, is_valid_id};

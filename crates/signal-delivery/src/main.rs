@@ -1,6 +1,5 @@
-//! The `signal-delivery` command.
+//! The `signal-delivery` command; see `signal_delivery::cli`.
 
 fn main() -> std::process::ExitCode {
-    eprintln!("signal-delivery: not built yet (see the signal-delivery issue)");
-    std::process::ExitCode::from(2)
+    signal_delivery::cli::run(std::env::args().skip(1).collect())
 }

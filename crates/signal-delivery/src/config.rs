@@ -1,0 +1,284 @@
+//! One typed configuration for the whole delivery stack, read from the
+//! environment with every problem reported at once.
+
+use hmac_client::ClientConfig;
+use ops_alerts::AlertConfig;
+use retry_core::{RetryBudget, RetryPolicy};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Whether alerts go to Telegram or only to the log.
+#[derive(Debug, Clone)]
+pub enum AlertSetting {
+    /// Alerts are sent to Telegram with this configuration.
+    Telegram(AlertConfig),
+    /// `OPS_ALERTS_DISABLED=true`: alerts are ERROR log lines only. Only for
+    /// development: in production nobody reads those at 3 a.m.
+    Disabled,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line (`LOG_FORMAT=json`).
+    Json,
+}
+
+/// Parameters of the shared retry budget (gRPC retry throttling).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetSetting {
+    /// Tokens in a full bucket; retries stop while at most half remain.
+    pub max_tokens: u32,
+    /// Tokens returned by each successful attempt.
+    pub token_ratio: f64,
+}
+
+impl BudgetSetting {
+    /// 100 tokens, 0.1 per success: a single signal can always use its whole
+    /// schedule, but once about 50 attempts have failed more than ten times
+    /// as often as they succeeded, retries stop until successes refill it.
+    pub const DEFAULT: BudgetSetting = BudgetSetting {
+        max_tokens: 100,
+        token_ratio: 0.1,
+    };
+
+    /// Builds the shared budget.
+    pub fn build(&self) -> Result<RetryBudget, retry_core::PolicyError> {
+        RetryBudget::new(self.max_tokens, self.token_ratio)
+    }
+}
+
+/// Everything the delivery service needs.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// The retry schedule for `post_signal`.
+    pub retry: RetryPolicy,
+    /// The signal server and its signing keys.
+    pub client: ClientConfig,
+    /// Where alerts go.
+    pub alerts: AlertSetting,
+    /// The shared retry budget; `None` when `RETRY_BUDGET_MAX_TOKENS=0`.
+    pub budget: Option<BudgetSetting>,
+    /// Serve Prometheus `/metrics` on this address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+/// One configuration problem, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The environment variable at fault.
+    pub variable: String,
+    /// What is wrong and what is allowed (never a secret value).
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The lower crates' messages already name their variable; don't repeat it.
+        if self.message.contains(&self.variable) {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.variable, self.message)
+        }
+    }
+}
+
+/// Every configuration problem found, in variable order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} configuration problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl DeliveryConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<DeliveryConfig, ConfigErrors> {
+        DeliveryConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (testable without touching
+    /// the process environment). Every problem of every crate is collected
+    /// before returning, so one run shows the operator the whole list.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<DeliveryConfig, ConfigErrors> {
+        let mut problems = Vec::new();
+
+        let retry = RetryPolicy::from_lookup(&lookup)
+            .map_err(|errors| {
+                problems.extend(errors.iter().map(|e| ConfigProblem {
+                    variable: e.variable().unwrap_or(e.field()).to_owned(),
+                    message: e.to_string(),
+                }));
+            })
+            .ok();
+
+        let client = ClientConfig::from_lookup(&lookup)
+            .map_err(|errors| {
+                problems.extend(errors.iter().map(|e| ConfigProblem {
+                    variable: e.variable().to_owned(),
+                    message: e.to_string(),
+                }));
+            })
+            .ok();
+
+        let alerts = match parse_bool(&lookup, ALERTS_DISABLED) {
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+            Ok(Some(true)) => Some(AlertSetting::Disabled),
+            Ok(Some(false) | None) => AlertConfig::from_lookup(&lookup)
+                .map_err(|errors| {
+                    problems.extend(errors.iter().map(|e| ConfigProblem {
+                        variable: e.variable().to_owned(),
+                        message: format!(
+                            "{e} (set {ALERTS_DISABLED}=true only to run without Telegram alerts)"
+                        ),
+                    }));
+                })
+                .ok()
+                .map(AlertSetting::Telegram),
+        };
+
+        let budget = parse_budget(&lookup).map_err(|p| problems.extend(p)).ok();
+
+        let metrics_addr = match lookup(METRICS_ADDR) {
+            None => Some(None),
+            Some(value) => match value.trim().parse::<SocketAddr>() {
+                Ok(addr) => Some(Some(addr)),
+                Err(_) => {
+                    problems.push(ConfigProblem {
+                        variable: METRICS_ADDR.to_owned(),
+                        message: format!(
+                            "{value:?} is not a socket address; expected IP:PORT, e.g. 127.0.0.1:9464"
+                        ),
+                    });
+                    None
+                }
+            },
+        };
+
+        let log_format = match lookup(LOG_FORMAT).as_deref() {
+            None | Some("text") => Some(LogFormat::Text),
+            Some("json") => Some(LogFormat::Json),
+            Some(other) => {
+                problems.push(ConfigProblem {
+                    variable: LOG_FORMAT.to_owned(),
+                    message: format!("{other:?} is not a log format; expected text or json"),
+                });
+                None
+            }
+        };
+
+        match (retry, client, alerts, budget, metrics_addr, log_format) {
+            (
+                Some(retry),
+                Some(client),
+                Some(alerts),
+                Some(budget),
+                Some(metrics_addr),
+                Some(log_format),
+            ) if problems.is_empty() => Ok(DeliveryConfig {
+                retry,
+                client,
+                alerts,
+                budget,
+                metrics_addr,
+                log_format,
+            }),
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
+
+/// `OPS_ALERTS_DISABLED`: `true` to run without Telegram (alerts become log lines).
+pub const ALERTS_DISABLED: &str = "OPS_ALERTS_DISABLED";
+/// `METRICS_ADDR`: where to serve Prometheus `/metrics`.
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+/// `LOG_FORMAT`: `text` (default) or `json`.
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// `RETRY_BUDGET_MAX_TOKENS`: size of the shared retry budget; 0 disables it.
+pub const BUDGET_MAX_TOKENS: &str = "RETRY_BUDGET_MAX_TOKENS";
+/// `RETRY_BUDGET_TOKEN_RATIO`: tokens regained per success.
+pub const BUDGET_TOKEN_RATIO: &str = "RETRY_BUDGET_TOKEN_RATIO";
+
+fn parse_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<bool>, ConfigProblem> {
+    match lookup(name).as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("true" | "1" | "yes") => Ok(Some(true)),
+        Some("false" | "0" | "no") => Ok(Some(false)),
+        Some(other) => Err(ConfigProblem {
+            variable: name.to_owned(),
+            message: format!("{other:?} is not a boolean; expected true or false"),
+        }),
+    }
+}
+
+fn parse_budget(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<BudgetSetting>, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    let max_tokens = match lookup(BUDGET_MAX_TOKENS) {
+        None => Some(BudgetSetting::DEFAULT.max_tokens),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n <= 100_000 => Some(n),
+            _ => {
+                problems.push(ConfigProblem {
+                    variable: BUDGET_MAX_TOKENS.to_owned(),
+                    message: format!(
+                        "{v:?} is invalid; expected an integer from 0 (budget off) to 100000, default 100"
+                    ),
+                });
+                None
+            }
+        },
+    };
+    let token_ratio = match lookup(BUDGET_TOKEN_RATIO) {
+        None => Some(BudgetSetting::DEFAULT.token_ratio),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 && r <= 1.0 => Some(r),
+            _ => {
+                problems.push(ConfigProblem {
+                    variable: BUDGET_TOKEN_RATIO.to_owned(),
+                    message: format!(
+                        "{v:?} is invalid; expected a number greater than 0 and at most 1, default 0.1"
+                    ),
+                });
+                None
+            }
+        },
+    };
+    match (max_tokens, token_ratio) {
+        (Some(0), Some(_)) if problems.is_empty() => Ok(None),
+        (Some(max_tokens), Some(token_ratio)) if problems.is_empty() => {
+            let setting = BudgetSetting {
+                max_tokens,
+                token_ratio,
+            };
+            // Validate with retry-core's own rules so both layers agree.
+            setting.build().map(|_| Some(setting)).map_err(|e| {
+                vec![ConfigProblem {
+                    variable: BUDGET_MAX_TOKENS.to_owned(),
+                    message: e.to_string(),
+                }]
+            })
+        }
+        _ => Err(problems),
+    }
+}

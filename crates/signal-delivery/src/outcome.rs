@@ -1,0 +1,206 @@
+//! How one signal ends: delivered with a receipt, or failed for one named reason.
+
+use crate::signal::SignalError;
+use hmac_client::{PostError, Receipt};
+use ops_alerts::AlertableError;
+use retry_core::{GiveUpReason, RetryError};
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+/// Why a signal was not delivered. Each variant is one outcome of the
+/// delivery contract, and each one was alerted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// The signal was rejected before any network call (bad field, not JSON).
+    InvalidSignal,
+    /// Every allowed attempt failed with a transient error.
+    Exhausted,
+    /// The next retry would have ended past the deadline (`RETRY_MAX_ELAPSED_SECONDS`).
+    Deadline,
+    /// The server refused the signal as invalid (400, 404, 410, 413, 422, or another
+    /// permanent status): retrying cannot help.
+    Rejected,
+    /// The server rejected the signature (401, 403): a security failure.
+    SignatureRejected,
+    /// The shared retry budget refused a retry: the server is failing for many
+    /// signals at once, and retrying would only add load.
+    Budget,
+}
+
+impl FailureReason {
+    /// Every reason, for metric descriptions and docs.
+    pub const ALL: [FailureReason; 6] = [
+        FailureReason::InvalidSignal,
+        FailureReason::Exhausted,
+        FailureReason::Deadline,
+        FailureReason::Rejected,
+        FailureReason::SignatureRejected,
+        FailureReason::Budget,
+    ];
+
+    /// The stable label used in output lines and the `signals_failed_total{reason}` metric.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::InvalidSignal => "invalid_signal",
+            FailureReason::Exhausted => "exhausted",
+            FailureReason::Deadline => "deadline",
+            FailureReason::Rejected => "rejected",
+            FailureReason::SignatureRejected => "signature_rejected",
+            FailureReason::Budget => "budget",
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The cause under a failed delivery.
+#[derive(Debug, Clone)]
+pub enum FailureCause {
+    /// The signal itself was invalid.
+    Signal(SignalError),
+    /// The last attempt's error.
+    Post(PostError),
+}
+
+/// A signal that was not delivered, with everything the owner needs to act.
+#[derive(Debug, Clone)]
+pub struct DeliveryError {
+    reason: FailureReason,
+    signal_id: Option<String>,
+    attempts: u32,
+    elapsed: Duration,
+    cause: FailureCause,
+}
+
+impl DeliveryError {
+    pub(crate) fn invalid(signal_id: Option<String>, error: SignalError) -> DeliveryError {
+        DeliveryError {
+            reason: FailureReason::InvalidSignal,
+            signal_id,
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            cause: FailureCause::Signal(error),
+        }
+    }
+
+    pub(crate) fn from_retry(
+        signal_id: &str,
+        error: RetryError<PostError>,
+        elapsed: Duration,
+    ) -> DeliveryError {
+        let attempts = error.attempts();
+        let reason = match error.reason() {
+            GiveUpReason::Exhausted => FailureReason::Exhausted,
+            GiveUpReason::DeadlineExceeded => FailureReason::Deadline,
+            GiveUpReason::BudgetExhausted => FailureReason::Budget,
+            GiveUpReason::Permanent if error.last_error().is_security_failure() => {
+                FailureReason::SignatureRejected
+            }
+            GiveUpReason::Permanent => FailureReason::Rejected,
+        };
+        DeliveryError {
+            reason,
+            signal_id: Some(signal_id.to_owned()),
+            attempts,
+            elapsed,
+            cause: FailureCause::Post(error.into_last_error()),
+        }
+    }
+
+    /// Which outcome this is.
+    pub fn reason(&self) -> FailureReason {
+        self.reason
+    }
+
+    /// The signal id, when the input had a valid one.
+    pub fn signal_id(&self) -> Option<&str> {
+        self.signal_id.as_deref()
+    }
+
+    /// Attempts made (0 for a signal rejected before any network call).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Time from the first attempt to the give-up.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The underlying error.
+    pub fn cause(&self) -> &FailureCause {
+        &self.cause
+    }
+
+    /// The last attempt's error, if any attempt was made.
+    pub fn last_post_error(&self) -> Option<&PostError> {
+        match &self.cause {
+            FailureCause::Post(e) => Some(e),
+            FailureCause::Signal(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.reason {
+            FailureReason::InvalidSignal => "signal rejected before sending",
+            FailureReason::Exhausted => "retries exhausted",
+            FailureReason::Deadline => "retry deadline reached",
+            FailureReason::Rejected => "signal server rejected the signal",
+            FailureReason::SignatureRejected => "signal server rejected our signature",
+            FailureReason::Budget => "retry budget exhausted (server failing for many signals)",
+        };
+        write!(f, "{what} after {} attempt(s): ", self.attempts)?;
+        match &self.cause {
+            FailureCause::Signal(e) => write!(f, "{e}"),
+            FailureCause::Post(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DeliveryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            FailureCause::Signal(e) => Some(e),
+            FailureCause::Post(e) => Some(e),
+        }
+    }
+}
+
+impl AlertableError for DeliveryError {
+    /// Groups alerts by outcome and by the server's error class, never by id:
+    /// a hundred signals failing on the same 503 make one group.
+    fn error_class(&self) -> Cow<'_, str> {
+        match &self.cause {
+            FailureCause::Signal(e) => match e.field() {
+                Some(field) => Cow::Owned(format!("invalid_signal:{field}")),
+                None => Cow::Borrowed("invalid_signal:json"),
+            },
+            FailureCause::Post(e) => Cow::Owned(format!("{}:{}", self.reason, e.error_class())),
+        }
+    }
+
+    fn is_security_failure(&self) -> bool {
+        self.reason == FailureReason::SignatureRejected
+    }
+}
+
+/// A delivered signal.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The delivering attempt's receipt (status, latency, timestamp signed).
+    pub receipt: Receipt,
+    /// Attempts made, the delivering one included.
+    pub attempts: u32,
+    /// Time from the first attempt to the delivery.
+    pub elapsed: Duration,
+}
+
+/// The result of delivering one signal.
+pub type DeliveryResult = Result<Delivered, DeliveryError>;

@@ -1,0 +1,232 @@
+//! The delivery service: one signal in, exactly one outcome out.
+
+use crate::config::{AlertSetting, DeliveryConfig};
+use crate::outcome::{Delivered, DeliveryError, DeliveryResult};
+use crate::signal::{self, Signal};
+use crate::telemetry::{self, DeliveryObserver, POST_SIGNAL, RetryListener};
+use hmac_client::{ClientBuildError, SignalClient};
+use ops_alerts::{AlertOutcome, Attempts, OpsAlertService};
+use retry_core::{Retry, RetryBudget, RetryPolicy, TokioClock, TokioSleeper};
+use std::sync::Arc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// Delivers signals: sign, post, retry transient failures, alert on every
+/// failure. Cheap to clone; clones share the HTTP client (connection reuse),
+/// the retry budget and the alert service.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use signal_delivery::{DeliveryConfig, DeliveryService, Signal};
+///
+/// let config = DeliveryConfig::from_env()?;
+/// let service = DeliveryService::new(&config)?;
+/// let signal = Signal::from_json(br#"{"id":"sig-1","instrument":"BTC-USD","side":"buy"}"#)?;
+/// match service.deliver(&signal).await {
+///     Ok(delivered) => println!("delivered after {} attempt(s)", delivered.attempts),
+///     Err(error) => eprintln!("not delivered, owner alerted: {error}"),
+/// }
+/// service.shutdown().await; // sends pending alert summaries
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DeliveryService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: SignalClient,
+    policy: RetryPolicy,
+    budget: Option<RetryBudget>,
+    alerts: OpsAlertService,
+    listener: Option<RetryListener>,
+}
+
+impl std::fmt::Debug for DeliveryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryService")
+            .field("client", &self.inner.client)
+            .field("policy", &self.inner.policy)
+            .field("budget", &self.inner.budget)
+            .field("alerts", &self.inner.alerts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the service could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The HTTP client could not be created.
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    /// The retry budget parameters were rejected.
+    #[error("retry budget: {0}")]
+    Budget(#[from] retry_core::PolicyError),
+}
+
+impl DeliveryService {
+    /// Builds the service from a validated configuration. Alerts go to
+    /// Telegram unless the configuration disables them. Call inside a tokio
+    /// runtime (the alert service schedules its summaries on it).
+    pub fn new(config: &DeliveryConfig) -> Result<DeliveryService, BuildError> {
+        let alerts = match &config.alerts {
+            AlertSetting::Telegram(alert_config) => OpsAlertService::new(alert_config.clone()),
+            AlertSetting::Disabled => OpsAlertService::log_only(),
+        };
+        DeliveryService::with_parts(config, SignalClient::new(config.client.clone())?, alerts)
+    }
+
+    /// Builds the service around a client and an alert service made by the
+    /// caller (a custom alert sink, an injected clock).
+    pub fn with_parts(
+        config: &DeliveryConfig,
+        client: SignalClient,
+        alerts: OpsAlertService,
+    ) -> Result<DeliveryService, BuildError> {
+        let budget = config.budget.map(|b| b.build()).transpose()?;
+        Ok(DeliveryService {
+            inner: Arc::new(Inner {
+                client,
+                policy: config.retry.clone(),
+                budget,
+                alerts,
+                listener: None,
+            }),
+        })
+    }
+
+    /// Calls `listener` on every scheduled retry (the drill prints them).
+    /// Must be set before the service is cloned.
+    pub fn with_retry_listener(mut self, listener: RetryListener) -> DeliveryService {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.listener = Some(listener);
+        } else {
+            tracing::warn!("with_retry_listener called on a shared service; listener ignored");
+        }
+        self
+    }
+
+    /// The alert service (shared).
+    pub fn alerts(&self) -> &OpsAlertService {
+        &self.inner.alerts
+    }
+
+    /// The retry policy in force.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.inner.policy
+    }
+
+    /// Delivers one signal. On failure the owner has been alerted (or the
+    /// alert failure logged) before this returns.
+    pub async fn deliver(&self, signal: &Signal) -> DeliveryResult {
+        let span =
+            tracing::info_span!("signal", id = %signal.id(), attempt = tracing::field::Empty);
+        self.deliver_in_span(signal).instrument(span).await
+    }
+
+    /// Validates raw JSON and delivers it: the entry point for producers that
+    /// hand over bytes. An invalid signal is reported, alerted and returned as
+    /// a failure, never skipped.
+    pub async fn deliver_json(&self, input: &[u8]) -> DeliveryResult {
+        match Signal::from_json(input) {
+            Ok(signal) => self.deliver(&signal).await,
+            Err(error) => {
+                let error = DeliveryError::invalid(signal::id_hint(input), error);
+                self.fail(error).await
+            }
+        }
+    }
+
+    async fn deliver_in_span(&self, signal: &Signal) -> DeliveryResult {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let observer = DeliveryObserver {
+            signal_id: signal.id(),
+            max_attempts: inner.policy.max_attempts(),
+            listener: inner.listener.as_ref(),
+        };
+        let mut retry = Retry::new(&inner.policy, POST_SIGNAL)
+            .observer(&observer)
+            .clock(TokioClock);
+        if let Some(budget) = &inner.budget {
+            retry = retry.budget(budget);
+        }
+        let mut attempts = 0;
+        let result = retry
+            .run_async(&TokioSleeper, |attempt| {
+                attempts = attempt;
+                tracing::Span::current().record("attempt", attempt);
+                telemetry::record_attempt();
+                inner.client.post_signal(signal.id(), signal.body().clone())
+            })
+            .await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(receipt) => {
+                telemetry::record_delivered(elapsed);
+                inner.alerts.note_delivery_success();
+                tracing::info!(
+                    outcome = "delivered",
+                    status = receipt.status,
+                    elapsed_ms = millis(elapsed),
+                    "signal delivered"
+                );
+                Ok(Delivered {
+                    receipt,
+                    attempts,
+                    elapsed,
+                })
+            }
+            Err(error) => {
+                self.fail(DeliveryError::from_retry(signal.id(), error, elapsed))
+                    .await
+            }
+        }
+    }
+
+    /// Records, logs and alerts one failed signal: the single exit of every failure.
+    async fn fail(&self, error: DeliveryError) -> DeliveryResult {
+        telemetry::record_failed(error.reason(), error.elapsed());
+        let attempts = Attempts {
+            made: error.attempts(),
+            allowed: self.inner.policy.max_attempts(),
+        };
+        let operation = match error.reason() {
+            crate::FailureReason::InvalidSignal => "validate_signal",
+            _ => POST_SIGNAL,
+        };
+        let id = error.signal_id().unwrap_or("(no valid id)").to_owned();
+        let alert = self
+            .inner
+            .alerts
+            .send_signal_delivery_error(&id, &error, attempts, operation)
+            .await;
+        let alert_state = match &alert {
+            AlertOutcome::Sent { .. } => "sent",
+            AlertOutcome::Folded { .. } => "folded into a summary",
+            AlertOutcome::Logged => "logged (alerts disabled)",
+            AlertOutcome::Failed(_) => "FAILED",
+        };
+        tracing::error!(
+            signal_id = %id,
+            outcome = "failed",
+            reason = %error.reason(),
+            attempts = error.attempts(),
+            elapsed_ms = millis(error.elapsed()),
+            alert = alert_state,
+            error = %error,
+            "signal not delivered"
+        );
+        Err(error)
+    }
+
+    /// Sends every pending alert summary. Call before the process exits so
+    /// that folded alerts are never lost.
+    pub async fn shutdown(&self) {
+        self.inner.alerts.flush().await;
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

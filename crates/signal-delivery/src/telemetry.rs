@@ -1,0 +1,169 @@
+//! Metrics (Prometheus through the `metrics` facade) and log set-up.
+//!
+//! Metric names are constants here so tests, docs and dashboards agree.
+
+use crate::config::LogFormat;
+use crate::outcome::FailureReason;
+use hmac_client::PostError;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use retry_core::{GiveUpEvent, RetryEvent, RetryObserver};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Counter: retries scheduled, by `operation` (`post_signal`).
+pub const RETRIES_TOTAL: &str = "retries_total";
+/// Counter: signals delivered.
+pub const SIGNALS_DELIVERED_TOTAL: &str = "signals_delivered_total";
+/// Counter: signals not delivered, by `reason` (see [`FailureReason::as_str`]).
+pub const SIGNALS_FAILED_TOTAL: &str = "signals_failed_total";
+/// Histogram: seconds from a signal's first attempt to its outcome, by `outcome`.
+pub const DELIVERY_SECONDS: &str = "signal_delivery_duration_seconds";
+/// Counter: attempts made (first tries and retries), by `operation`.
+pub const ATTEMPTS_TOTAL: &str = "attempts_total";
+
+/// The operation name used in retry metrics and alerts.
+pub const POST_SIGNAL: &str = "post_signal";
+
+/// Histogram buckets (seconds): from a fast first try to a full 10-minute schedule.
+const DELIVERY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 155.0, 600.0,
+];
+
+/// Why the Prometheus endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {addr} (METRICS_ADDR): {reason}; choose a free IP:PORT")]
+pub struct MetricsError {
+    addr: SocketAddr,
+    reason: String,
+}
+
+/// Serves Prometheus `/metrics` on `addr` and installs the global recorder.
+/// Must be called inside a tokio runtime.
+pub fn serve_metrics(addr: SocketAddr) -> Result<(), MetricsError> {
+    let fail = |reason: String| MetricsError { addr, reason };
+    // Bind first so an address in use is reported as such, synchronously.
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| fail(e.to_string()))
+        .map(drop)?;
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Full(DELIVERY_SECONDS.to_owned()),
+            &DELIVERY_BUCKETS,
+        )
+        .map_err(|e| fail(e.to_string()))?
+        .install()
+        .map_err(|e| fail(e.to_string()))?;
+    describe();
+    Ok(())
+}
+
+/// Registers help texts (shown by Prometheus as `# HELP`).
+pub fn describe() {
+    metrics::describe_counter!(
+        RETRIES_TOTAL,
+        "Retries scheduled after a failed attempt, by operation."
+    );
+    metrics::describe_counter!(
+        ATTEMPTS_TOTAL,
+        "Attempts made, first tries and retries, by operation."
+    );
+    metrics::describe_counter!(
+        SIGNALS_DELIVERED_TOTAL,
+        "Signals delivered to the signal server."
+    );
+    metrics::describe_counter!(
+        SIGNALS_FAILED_TOTAL,
+        "Signals not delivered (each one alerted), by reason."
+    );
+    metrics::describe_histogram!(
+        DELIVERY_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds from a signal's first attempt to its outcome, by outcome."
+    );
+}
+
+pub(crate) fn record_delivered(elapsed: Duration) {
+    metrics::counter!(SIGNALS_DELIVERED_TOTAL).increment(1);
+    metrics::histogram!(DELIVERY_SECONDS, "outcome" => "delivered").record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn record_failed(reason: FailureReason, elapsed: Duration) {
+    metrics::counter!(SIGNALS_FAILED_TOTAL, "reason" => reason.as_str()).increment(1);
+    metrics::histogram!(DELIVERY_SECONDS, "outcome" => "failed").record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn record_attempt() {
+    metrics::counter!(ATTEMPTS_TOTAL, "operation" => POST_SIGNAL).increment(1);
+}
+
+/// A failed attempt that will be retried, as shown to listeners (the drill prints these).
+#[derive(Debug, Clone)]
+pub struct RetryNotice {
+    /// The signal being delivered.
+    pub signal_id: String,
+    /// The 1-based attempt that failed.
+    pub attempt: u32,
+    /// Attempts allowed by the policy.
+    pub max_attempts: u32,
+    /// The attempt's error, as shown to operators.
+    pub error: String,
+    /// The delay chosen before the next attempt.
+    pub delay: Duration,
+}
+
+/// Called on every scheduled retry, after metrics and logs.
+pub type RetryListener = std::sync::Arc<dyn Fn(&RetryNotice) + Send + Sync>;
+
+/// Feeds retry-core's observer hook into metrics, the log and an optional listener.
+pub(crate) struct DeliveryObserver<'a> {
+    pub(crate) signal_id: &'a str,
+    pub(crate) max_attempts: u32,
+    pub(crate) listener: Option<&'a RetryListener>,
+}
+
+impl RetryObserver<PostError> for DeliveryObserver<'_> {
+    fn on_retry(&self, event: &RetryEvent<'_, PostError>) {
+        metrics::counter!(RETRIES_TOTAL, "operation" => event.operation.to_owned()).increment(1);
+        tracing::debug!(
+            attempt = event.attempt,
+            delay_ms = u64::try_from(event.delay.as_millis()).unwrap_or(u64::MAX),
+            error = %event.error,
+            "attempt failed, retrying"
+        );
+        if let Some(listener) = self.listener {
+            listener(&RetryNotice {
+                signal_id: self.signal_id.to_owned(),
+                attempt: event.attempt,
+                max_attempts: self.max_attempts,
+                error: event.error.to_string(),
+                delay: event.delay,
+            });
+        }
+    }
+
+    fn on_give_up(&self, event: &GiveUpEvent<'_, PostError>) {
+        tracing::debug!(
+            attempts = event.attempts,
+            reason = %event.reason,
+            error = %event.error,
+            "giving up"
+        );
+    }
+}
+
+/// Installs the global log subscriber: human-readable or JSON, level from
+/// `RUST_LOG` (default `info`), always on standard error so standard output
+/// stays machine-readable.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests, embedding) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
