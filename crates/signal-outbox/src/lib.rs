@@ -101,6 +101,7 @@ mod diagnose;
 mod error;
 mod hash;
 mod outbox;
+mod outcome;
 mod report;
 mod schema;
 mod signal;
@@ -110,6 +111,7 @@ mod time;
 
 pub use error::OutboxError;
 pub use outbox::Outbox;
+pub use outcome::Outcome;
 pub use report::{OutboxStats, RowSummary};
 pub use signal::{Claimed, EnqueueOutcome, NewSignal};
 pub use sqlite::{MAX_ERROR_LEN, SqliteOutbox};

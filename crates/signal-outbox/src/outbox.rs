@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use crate::error::OutboxError;
+use crate::outcome::Outcome;
 use crate::report::{OutboxStats, RowSummary};
 use crate::signal::{Claimed, EnqueueOutcome, NewSignal};
 use crate::state::{DeadReason, State};
@@ -137,6 +138,24 @@ pub trait Outbox: Send + Sync {
     /// # Errors
     /// As for [`mark_delivered`](Outbox::mark_delivered).
     fn release(&self, id: &str, worker: &str, now: UnixMillis) -> Result<(), OutboxError>;
+
+    /// Records the outcomes of several deliveries by one worker in one
+    /// transaction: group commit for outcomes, so a worker finishing many
+    /// deliveries pays one fsync instead of one per signal.
+    ///
+    /// Each outcome is checked like its single-row method. A row the worker
+    /// no longer holds gets its own `Err` ([`OutboxError::LeaseLost`] or
+    /// [`OutboxError::UnknownId`]) in the returned vector, in input order,
+    /// and is left unchanged; the other outcomes are still recorded.
+    ///
+    /// # Errors
+    /// The outer error is a storage failure: then nothing was recorded.
+    fn record_outcomes(
+        &self,
+        worker: &str,
+        outcomes: &[Outcome<'_>],
+        now: UnixMillis,
+    ) -> Result<Vec<Result<(), OutboxError>>, OutboxError>;
 
     /// Hands back every row `worker` holds (shutdown after the in-flight
     /// deliveries were abandoned). Returns how many rows were released.

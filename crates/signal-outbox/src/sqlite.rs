@@ -12,6 +12,7 @@ use crate::diagnose::{classify, preflight};
 use crate::error::OutboxError;
 use crate::hash::body_hash;
 use crate::outbox::Outbox;
+use crate::outcome::Outcome;
 use crate::report::{OutboxStats, RowSummary};
 use crate::schema;
 use crate::signal::{Claimed, EnqueueOutcome, NewSignal};
@@ -190,6 +191,67 @@ fn guarded_update(
     }
 }
 
+/// Applies one outcome inside `tx`, guarded by the worker's lease.
+fn apply_outcome(
+    tx: &Transaction<'_>,
+    worker: &str,
+    outcome: &Outcome<'_>,
+    now: UnixMillis,
+) -> Result<(), OutboxError> {
+    match *outcome {
+        Outcome::Delivered { id, attempts } => guarded_update(
+            tx,
+            id,
+            worker,
+            "state = 'delivered', attempts = ?3, delivered_at = ?4, updated_at = ?4, \
+             lease_owner = NULL, lease_until = NULL",
+            &[&attempts, &now],
+        ),
+        Outcome::Retry {
+            id,
+            attempts,
+            next_attempt_at,
+            last_error,
+        } => guarded_update(
+            tx,
+            id,
+            worker,
+            "state = 'pending', attempts = ?3, next_attempt_at = ?4, last_error = ?5, \
+             updated_at = ?6, lease_owner = NULL, lease_until = NULL",
+            &[
+                &attempts,
+                &next_attempt_at,
+                &truncate_error(last_error),
+                &now,
+            ],
+        ),
+        Outcome::DeadLetter {
+            id,
+            attempts,
+            reason,
+            last_error,
+        } => {
+            guarded_update(
+                tx,
+                id,
+                worker,
+                "state = 'dead_lettered', attempts = ?3, dead_reason = ?4, last_error = ?5, \
+                 updated_at = ?6, lease_owner = NULL, lease_until = NULL",
+                &[&attempts, &reason, &truncate_error(last_error), &now],
+            )?;
+            tracing::warn!(id, %reason, attempts, "signal dead-lettered");
+            Ok(())
+        }
+        Outcome::Release { id } => guarded_update(
+            tx,
+            id,
+            worker,
+            "state = 'pending', updated_at = ?3, lease_owner = NULL, lease_until = NULL",
+            &[&now],
+        ),
+    }
+}
+
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RowSummary> {
     Ok(RowSummary {
         id: row.get(0)?,
@@ -318,16 +380,8 @@ impl Outbox for SqliteOutbox {
         attempts: u32,
         now: UnixMillis,
     ) -> Result<(), OutboxError> {
-        self.write(|tx| {
-            guarded_update(
-                tx,
-                id,
-                worker,
-                "state = 'delivered', attempts = ?3, delivered_at = ?4, updated_at = ?4, \
-                 lease_owner = NULL, lease_until = NULL",
-                &[&attempts, &now],
-            )
-        })
+        let outcome = Outcome::Delivered { id, attempts };
+        self.write(|tx| apply_outcome(tx, worker, &outcome, now))
     }
 
     fn reschedule(
@@ -339,17 +393,13 @@ impl Outbox for SqliteOutbox {
         last_error: &str,
         now: UnixMillis,
     ) -> Result<(), OutboxError> {
-        let last_error = truncate_error(last_error);
-        self.write(|tx| {
-            guarded_update(
-                tx,
-                id,
-                worker,
-                "state = 'pending', attempts = ?3, next_attempt_at = ?4, last_error = ?5, \
-                 updated_at = ?6, lease_owner = NULL, lease_until = NULL",
-                &[&attempts, &next_attempt_at, &last_error, &now],
-            )
-        })
+        let outcome = Outcome::Retry {
+            id,
+            attempts,
+            next_attempt_at,
+            last_error,
+        };
+        self.write(|tx| apply_outcome(tx, worker, &outcome, now))
     }
 
     fn dead_letter(
@@ -361,30 +411,43 @@ impl Outbox for SqliteOutbox {
         last_error: &str,
         now: UnixMillis,
     ) -> Result<(), OutboxError> {
-        let last_error = truncate_error(last_error);
-        self.write(|tx| {
-            guarded_update(
-                tx,
-                id,
-                worker,
-                "state = 'dead_lettered', attempts = ?3, dead_reason = ?4, last_error = ?5, \
-                 updated_at = ?6, lease_owner = NULL, lease_until = NULL",
-                &[&attempts, &reason, &last_error, &now],
-            )
-        })?;
-        tracing::warn!(id, %reason, attempts, "signal dead-lettered");
-        Ok(())
+        let outcome = Outcome::DeadLetter {
+            id,
+            attempts,
+            reason,
+            last_error,
+        };
+        self.write(|tx| apply_outcome(tx, worker, &outcome, now))
     }
 
     fn release(&self, id: &str, worker: &str, now: UnixMillis) -> Result<(), OutboxError> {
+        self.write(|tx| apply_outcome(tx, worker, &Outcome::Release { id }, now))
+    }
+
+    fn record_outcomes(
+        &self,
+        worker: &str,
+        outcomes: &[Outcome<'_>],
+        now: UnixMillis,
+    ) -> Result<Vec<Result<(), OutboxError>>, OutboxError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write(|tx| {
-            guarded_update(
-                tx,
-                id,
-                worker,
-                "state = 'pending', updated_at = ?3, lease_owner = NULL, lease_until = NULL",
-                &[&now],
-            )
+            let mut results = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                match apply_outcome(tx, worker, outcome, now) {
+                    Ok(()) => results.push(Ok(())),
+                    // Guard failures concern one row, which was not changed:
+                    // report it and keep the rest of the batch.
+                    Err(err @ (OutboxError::LeaseLost { .. } | OutboxError::UnknownId { .. })) => {
+                        results.push(Err(err));
+                    }
+                    // Anything else is a storage failure: roll everything back.
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(results)
         })
     }
 

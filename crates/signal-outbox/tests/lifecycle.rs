@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{LEASE, T0, TempDir, ids, put};
 use signal_outbox::{
-    DeadReason, EnqueueOutcome, MAX_ERROR_LEN, NewSignal, Outbox, OutboxError, SqliteOutbox, State,
+    DeadReason, EnqueueOutcome, MAX_ERROR_LEN, NewSignal, Outbox, OutboxError, Outcome,
+    SqliteOutbox, State,
 };
 
 #[test]
@@ -678,4 +679,91 @@ fn the_outbox_is_shareable_across_threads() {
         "every row claimed exactly once across workers"
     );
     assert_eq!(outbox.stats(T0).unwrap().delivered, 200);
+}
+
+#[test]
+fn record_outcomes_applies_a_batch_and_reports_rows_not_held() {
+    let dir = TempDir::new("outcomes");
+    let outbox = dir.open();
+    for id in ["a", "b", "c", "d", "e"] {
+        put(&outbox, id, id.as_bytes(), T0);
+    }
+    assert_eq!(
+        ids(&outbox.claim_due("w", T0, 4, LEASE).unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(
+        ids(&outbox.claim_due("other", T0, 1, LEASE).unwrap()),
+        ["e"]
+    );
+
+    let results = outbox
+        .record_outcomes(
+            "w",
+            &[
+                Outcome::Delivered {
+                    id: "a",
+                    attempts: 1,
+                },
+                Outcome::Retry {
+                    id: "b",
+                    attempts: 1,
+                    next_attempt_at: T0 + 500,
+                    last_error: "502",
+                },
+                Outcome::DeadLetter {
+                    id: "c",
+                    attempts: 1,
+                    reason: DeadReason::InvalidSignal,
+                    last_error: "schema",
+                },
+                Outcome::Release { id: "d" },
+                Outcome::Delivered {
+                    id: "e",
+                    attempts: 1,
+                }, // held by "other"
+                Outcome::Delivered {
+                    id: "ghost",
+                    attempts: 1,
+                },
+                Outcome::Delivered {
+                    id: "a",
+                    attempts: 2,
+                }, // already recorded above
+            ],
+            T0 + 100,
+        )
+        .unwrap();
+    assert_eq!(results.len(), 7);
+    assert!(results[..4].iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        matches!(&results[4], Err(OutboxError::LeaseLost { owner: Some(o), .. }) if o == "other")
+    );
+    assert!(matches!(&results[5], Err(OutboxError::UnknownId { id }) if id == "ghost"));
+    assert!(matches!(
+        &results[6],
+        Err(OutboxError::LeaseLost {
+            state: State::Delivered,
+            ..
+        })
+    ));
+
+    let state = |id: &str| outbox.get(id).unwrap().unwrap();
+    assert_eq!(
+        (state("a").state, state("a").attempts),
+        (State::Delivered, 1)
+    );
+    assert_eq!(
+        (state("b").state, state("b").next_attempt_at),
+        (State::Pending, T0 + 500)
+    );
+    assert_eq!(state("c").dead_reason, Some(DeadReason::InvalidSignal));
+    assert_eq!((state("d").state, state("d").attempts), (State::Pending, 0));
+    assert_eq!(
+        state("e").lease_owner.as_deref(),
+        Some("other"),
+        "untouched"
+    );
+    assert_eq!(Outcome::Release { id: "d" }.id(), "d");
+    assert!(outbox.record_outcomes("w", &[], T0).unwrap().is_empty());
 }

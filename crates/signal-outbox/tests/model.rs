@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::{T0, TempDir};
 use proptest::prelude::*;
 use signal_outbox::{
-    DeadReason, EnqueueOutcome, NewSignal, Outbox, OutboxError, SqliteOutbox, State,
+    DeadReason, EnqueueOutcome, NewSignal, Outbox, OutboxError, Outcome, SqliteOutbox, State,
 };
 
 const IDS: usize = 6;
@@ -57,6 +57,11 @@ enum Op {
     Replay {
         id: usize,
     },
+    /// 0 delivered, 1 retry, 2 dead letter, 3 release, all by one worker.
+    Batch {
+        worker: usize,
+        items: Vec<(usize, u8)>,
+    },
     Advance(i64),
     Reopen,
 }
@@ -77,6 +82,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id.clone(), worker, 1u64..3_000)
             .prop_map(|(id, worker, lease_ms)| Op::Extend { id, worker, lease_ms }),
         1 => id.prop_map(|id| Op::Replay { id }),
+        2 => (0..WORKERS, prop::collection::vec((0..IDS, 0u8..4), 0..5))
+            .prop_map(|(worker, items)| Op::Batch { worker, items }),
         2 => (0i64..4_000).prop_map(Op::Advance),
         1 => Just(Op::Reopen),
     ]
@@ -370,6 +377,65 @@ fn run(ops: Vec<Op>) {
                     let row = model.settle(&id, State::Pending);
                     row.attempts = 0;
                     row.next_attempt_at = now;
+                }
+            }
+            Op::Batch { worker, items } => {
+                let worker = worker_name(worker);
+                let names: Vec<String> = items.iter().map(|&(id, _)| id_name(id)).collect();
+                let outcomes: Vec<Outcome<'_>> = items
+                    .iter()
+                    .zip(&names)
+                    .map(|(&(_, kind), id)| {
+                        let attempts = model.rows.get(id).map_or(1, |r| r.attempts + 1);
+                        match kind {
+                            0 => Outcome::Delivered { id, attempts },
+                            1 => Outcome::Retry {
+                                id,
+                                attempts,
+                                next_attempt_at: now + 100,
+                                last_error: "503",
+                            },
+                            2 => Outcome::DeadLetter {
+                                id,
+                                attempts,
+                                reason: DeadReason::Exhausted,
+                                last_error: "503",
+                            },
+                            _ => Outcome::Release { id },
+                        }
+                    })
+                    .collect();
+                let results = outbox.record_outcomes(&worker, &outcomes, now).unwrap();
+                assert_eq!(results.len(), outcomes.len());
+                // The model applies the batch in order, so a second outcome
+                // for the same id in one batch finds the lease gone.
+                for (outcome, result) in outcomes.iter().zip(results) {
+                    let id = outcome.id();
+                    let expected = model.guard(id, &worker);
+                    assert_eq!(kind(&result), expected, "{outcome:?}");
+                    if expected.is_err() {
+                        continue;
+                    }
+                    match *outcome {
+                        Outcome::Delivered { attempts, .. } => {
+                            model.settle(id, State::Delivered).attempts = attempts;
+                        }
+                        Outcome::Retry {
+                            attempts,
+                            next_attempt_at,
+                            ..
+                        } => {
+                            let row = model.settle(id, State::Pending);
+                            row.attempts = attempts;
+                            row.next_attempt_at = next_attempt_at;
+                        }
+                        Outcome::DeadLetter { attempts, .. } => {
+                            model.settle(id, State::DeadLettered).attempts = attempts;
+                        }
+                        Outcome::Release { .. } => {
+                            model.settle(id, State::Pending);
+                        }
+                    }
                 }
             }
             Op::Advance(ms) => now += ms,
