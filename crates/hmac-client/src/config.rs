@@ -107,8 +107,9 @@ impl ClientConfig {
     /// Reads `SIGNAL_SERVER_URL` (required, http/https with a host),
     /// `SIGNAL_HMAC_SECRET` (required, `whsec_<base64>` list) and
     /// `SIGNAL_REQUEST_TIMEOUT_SECONDS` (optional, 1..=300, default 10) through
-    /// `lookup`, reporting every problem at once. An empty value counts as
-    /// unset.
+    /// `lookup`, reporting every problem at once. An empty required value is
+    /// reported as not set; an empty optional value is an error, never a
+    /// silent default.
     ///
     /// ```
     /// use hmac_client::ClientConfig;
@@ -153,7 +154,9 @@ impl ClientConfig {
                 .map_err(|e| errors.push(ClientConfigError::InvalidSecret(e)))
                 .ok(),
         };
-        let request_timeout = match get(ENV_REQUEST_TIMEOUT_SECONDS) {
+        // An optional variable set to "" is a mistake to report, not a request
+        // for the default: nothing is silently defaulted.
+        let request_timeout = match lookup(ENV_REQUEST_TIMEOUT_SECONDS) {
             None => Some(DEFAULT_REQUEST_TIMEOUT),
             Some(value) => parse_timeout(&value).map_err(|e| errors.push(e)).ok(),
         };
@@ -275,6 +278,18 @@ mod tests {
             ]));
             assert_eq!(result.is_ok(), ok, "{value}");
         }
+    }
+
+    #[test]
+    fn empty_optional_value_is_an_error_not_the_default() {
+        let vars = [
+            ("SIGNAL_SERVER_URL", "http://127.0.0.1:1/signals"),
+            ("SIGNAL_HMAC_SECRET", SECRET),
+            ("SIGNAL_REQUEST_TIMEOUT_SECONDS", ""),
+        ];
+        let errors = ClientConfig::from_lookup(lookup(&vars)).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].variable(), "SIGNAL_REQUEST_TIMEOUT_SECONDS");
     }
 
     #[test]
