@@ -198,10 +198,17 @@ impl FakeBotApi {
         let (stop, stop_rx) = watch::channel(false);
         let app = Router::new().fallback(handle).with_state(AppState {
             shared: Arc::clone(&shared),
-            stop: stop_rx,
+            stop: stop_rx.clone(),
         });
+        // Graceful shutdown closes kept-alive connections too: without it a
+        // client's pooled connection would keep reaching a "stopped" fake.
+        let mut stopped = stop_rx;
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                // Also ends if the sender is dropped.
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+            });
+            if let Err(error) = serve.await {
                 tracing::warn!(%error, "fake Bot API server stopped");
             }
         });
@@ -280,9 +287,14 @@ impl FakeBotApi {
         self.requests()
     }
 
-    /// Stops the server now; the same happens on drop.
+    /// Stops the server; the same happens on drop. New connections are refused
+    /// from the next scheduling point on (the listener is dropped), open
+    /// connections are closed once their current request is answered, and
+    /// [`FakeReply::Hang`] requests are released with a 500 answer.
     pub fn shutdown(&self) {
-        // Release hanging handlers first, then stop accepting.
+        // Release hanging handlers and start the graceful close of open
+        // connections (their tasks watch this signal), then drop the listener
+        // by aborting the accept loop.
         let _ = self.stop.send(true);
         self.server.abort();
     }
@@ -634,5 +646,13 @@ mod tests {
         fake.shutdown();
         let (status, _) = pending.await.unwrap();
         assert_eq!(status, 500);
+
+        // The listener is gone once the aborted accept loop was dropped.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let addr = fake.local_addr();
+        let refused = tokio::task::spawn_blocking(move || std::net::TcpStream::connect(addr))
+            .await
+            .unwrap();
+        assert!(refused.is_err(), "a stopped fake refuses connections");
     }
 }
