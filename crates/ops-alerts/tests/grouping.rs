@@ -262,3 +262,53 @@ async fn one_service_is_shared_by_concurrent_deliveries() {
     assert_eq!(fake.messages().len(), 2);
     let _ = alerts.send_owner_alert("bye", Severity::Info).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_summary_that_cannot_be_sent_is_logged_with_its_count() {
+    let (logs, _guard) = common::capture_logs();
+    let (fake, config) = fake().await;
+    let alerts = OpsAlertService::new(config);
+    let error = Failure::new("http_503", "503");
+    for i in 0..6 {
+        let _ = alerts
+            .send_signal_delivery_error(&format!("s{i}"), &error, ATTEMPTS, "deliver")
+            .await;
+    }
+    fake.set_default_reply(loopback_fakes::telegram::FakeReply::chat_not_found());
+    // The window closes, the summary is refused: it must land in the log.
+    assert_eq!(fake.wait_for_requests(2, LONG).await, 2);
+    tokio::task::yield_now().await;
+    let logs = logs.contents();
+    assert!(logs.contains("ops alert could not be sent"), "{logs}");
+    assert!(logs.contains("5 more signals failed the same way: ids s1, s2, s3, s4, s5"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_is_bounded_when_telegram_hangs() {
+    let (logs, _guard) = common::capture_logs();
+    let (fake, config) = fake().await;
+    let alerts = OpsAlertService::new(config.with_alert_timeout(Duration::from_secs(20)));
+    for class in ["a", "b"] {
+        let error = Failure::new(class, "x");
+        for i in 0..3 {
+            let _ = alerts
+                .send_signal_delivery_error(&format!("{class}{i}"), &error, ATTEMPTS, "deliver")
+                .await;
+        }
+    }
+    fake.set_default_reply(loopback_fakes::telegram::FakeReply::Hang);
+    let start = Instant::now();
+    alerts.flush().await;
+    assert!(
+        start.elapsed() <= Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    let logs = logs.contents();
+    // The first summary timed out, the second did not get a chance: both are
+    // logged at ERROR (which of the two equal deadlines fires first decides
+    // the wording of the first).
+    assert!(logs.contains("group summary not sent"), "{logs}");
+    let errors = logs.lines().filter(|l| l.contains(" ERROR ")).count();
+    assert!(errors >= 2, "{logs}");
+}
