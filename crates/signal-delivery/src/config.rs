@@ -2,8 +2,8 @@
 //! environment with every problem reported at once.
 
 use hmac_client::ClientConfig;
-use ops_alerts::AlertConfig;
-use retry_core::{RetryBudget, RetryPolicy};
+use ops_alerts::{AlertConfig, AlertConfigErrorKind};
+use retry_core::{MAX_BUDGET_TOKENS, RetryBudget, RetryPolicy};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -144,9 +144,11 @@ impl DeliveryConfig {
                 .map_err(|errors| {
                     problems.extend(errors.iter().map(|e| ConfigProblem {
                         variable: e.variable().to_owned(),
-                        message: format!(
-                            "{e} (set {ALERTS_DISABLED}=true only to run without Telegram alerts)"
-                        ),
+                        message: if e.kind() == AlertConfigErrorKind::Missing {
+                            format!("{e} (alerts are required; {ALERTS_DISABLED}=true turns them into log lines, for development only)")
+                        } else {
+                            e.to_string()
+                        },
                     }));
                 })
                 .ok()
@@ -237,12 +239,12 @@ fn parse_budget(
     let max_tokens = match lookup(BUDGET_MAX_TOKENS) {
         None => Some(BudgetSetting::DEFAULT.max_tokens),
         Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if n <= 100_000 => Some(n),
+            Ok(n) if n <= MAX_BUDGET_TOKENS => Some(n),
             _ => {
                 problems.push(ConfigProblem {
                     variable: BUDGET_MAX_TOKENS.to_owned(),
                     message: format!(
-                        "{v:?} is invalid; expected an integer from 0 (budget off) to 100000, default 100"
+                        "{v:?} is invalid; expected an integer from 0 (budget off) to {MAX_BUDGET_TOKENS}, default 100"
                     ),
                 });
                 None
