@@ -185,6 +185,19 @@ impl DeliveryConfig {
             }
         };
 
+        // RUST_LOG is read by the subscriber itself; checked here so a typo is
+        // reported with the rest instead of silently logging at the default level.
+        if let Some(filter) = lookup(RUST_LOG)
+            && let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter)
+        {
+            problems.push(ConfigProblem {
+                variable: RUST_LOG.to_owned(),
+                message: format!(
+                    "{filter:?} is not a log filter ({e}); expected e.g. info, debug or signal_delivery=debug,warn"
+                ),
+            });
+        }
+
         match (retry, client, alerts, budget, metrics_addr, log_format) {
             (
                 Some(retry),
@@ -212,6 +225,8 @@ pub const ALERTS_DISABLED: &str = "OPS_ALERTS_DISABLED";
 pub const METRICS_ADDR: &str = "METRICS_ADDR";
 /// `LOG_FORMAT`: `text` (default) or `json`.
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// `RUST_LOG`: the log filter (default `info`).
+pub const RUST_LOG: &str = "RUST_LOG";
 /// `RETRY_BUDGET_MAX_TOKENS`: size of the shared retry budget; 0 disables it.
 pub const BUDGET_MAX_TOKENS: &str = "RETRY_BUDGET_MAX_TOKENS";
 /// `RETRY_BUDGET_TOKEN_RATIO`: tokens regained per success.
