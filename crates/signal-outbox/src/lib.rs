@@ -97,6 +97,7 @@
 //! ```
 
 mod codec;
+mod config;
 mod diagnose;
 mod error;
 mod hash;
@@ -109,6 +110,7 @@ mod sqlite;
 mod state;
 mod time;
 
+pub use config::{DEFAULT_OUTBOX_PATH, OUTBOX_PATH_ENV, outbox_path, outbox_path_from_env};
 pub use error::OutboxError;
 pub use outbox::Outbox;
 pub use outcome::Outcome;

@@ -177,6 +177,23 @@ pub trait Outbox: Send + Sync {
         lease: Duration,
     ) -> Result<UnixMillis, OutboxError>;
 
+    /// Deletes up to `limit` rows delivered before `delivered_before`,
+    /// oldest first, and returns how many went. Dead-lettered rows are never
+    /// purged: they wait for an operator.
+    ///
+    /// Delivered rows are what makes a producer's retry of an old signal an
+    /// idempotent [`EnqueueOutcome::AlreadyPresent`]; once purged, the same
+    /// id would be inserted and delivered again. Keep them longer than any
+    /// producer may retry. The limit keeps each delete transaction short.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn purge_delivered(
+        &self,
+        delivered_before: UnixMillis,
+        limit: usize,
+    ) -> Result<u64, OutboxError>;
+
     /// Counts rows by state and measures the oldest pending signal's age.
     ///
     /// # Errors

@@ -31,7 +31,8 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// optional columns to the state, so even a buggy writer cannot store an
 /// in-flight row without a lease or a dead-lettered row without a reason.
 /// The two partial indexes are exactly the two halves of the "due" query of
-/// `claim_due`, so claiming never scans delivered history.
+/// `claim_due`, so claiming never scans delivered history; the last one
+/// serves `purge_delivered` the same way.
 const SCHEMA_V1: &str = "
 CREATE TABLE outbox (
     id              TEXT    NOT NULL PRIMARY KEY CHECK (length(id) > 0),
@@ -59,6 +60,8 @@ CREATE INDEX outbox_pending_due ON outbox (next_attempt_at, enqueued_at, id)
 CREATE INDEX outbox_lease_expiry ON outbox (lease_until, enqueued_at, id)
     WHERE state = 'in_flight';
 CREATE INDEX outbox_state_enqueued ON outbox (state, enqueued_at, id);
+CREATE INDEX outbox_delivered_at ON outbox (delivered_at)
+    WHERE state = 'delivered';
 ";
 
 /// Applies the per-connection settings. This is the first statement that

@@ -484,6 +484,28 @@ impl Outbox for SqliteOutbox {
         Ok(lease_until)
     }
 
+    fn purge_delivered(
+        &self,
+        delivered_before: UnixMillis,
+        limit: usize,
+    ) -> Result<u64, OutboxError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        // DELETE ... LIMIT needs a compile-time option the bundled SQLite
+        // lacks; a rowid subquery does the same.
+        let purged = self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM outbox WHERE rowid IN ( \
+                     SELECT rowid FROM outbox \
+                     WHERE state = 'delivered' AND delivered_at < ?1 \
+                     ORDER BY delivered_at LIMIT ?2)",
+                (delivered_before, limit_param(limit)),
+            )?)
+        })?;
+        Ok(u64::try_from(purged).unwrap_or(u64::MAX))
+    }
+
     fn stats(&self, now: UnixMillis) -> Result<OutboxStats, OutboxError> {
         self.read(|tx| {
             let mut stats = OutboxStats::default();

@@ -767,3 +767,41 @@ fn record_outcomes_applies_a_batch_and_reports_rows_not_held() {
     assert_eq!(Outcome::Release { id: "d" }.id(), "d");
     assert!(outbox.record_outcomes("w", &[], T0).unwrap().is_empty());
 }
+
+#[test]
+fn purge_removes_only_old_delivered_rows() {
+    let dir = TempDir::new("purge");
+    let outbox = dir.open();
+    for id in ["old", "new", "dead", "waiting"] {
+        put(&outbox, id, id.as_bytes(), T0);
+    }
+    assert_eq!(
+        ids(&outbox.claim_due("w", T0, 3, LEASE).unwrap()),
+        ["dead", "new", "old"]
+    );
+    outbox.mark_delivered("old", "w", 1, T0 + 1_000).unwrap();
+    outbox.mark_delivered("new", "w", 1, T0 + 9_000).unwrap();
+    outbox
+        .dead_letter("dead", "w", 1, DeadReason::Rejected, "400", T0 + 1_000)
+        .unwrap();
+
+    assert_eq!(outbox.purge_delivered(T0 + 5_000, 0).unwrap(), 0);
+    assert_eq!(outbox.purge_delivered(T0 + 5_000, 100).unwrap(), 1);
+    assert!(outbox.get("old").unwrap().is_none());
+    for id in ["new", "dead", "waiting"] {
+        assert!(outbox.get(id).unwrap().is_some(), "{id} kept");
+    }
+    // Once purged, the same id is a new signal again (documented trade-off).
+    assert_eq!(
+        outbox
+            .enqueue(NewSignal::new("old", b"old"), T0 + 10_000)
+            .unwrap(),
+        EnqueueOutcome::Inserted
+    );
+    assert_eq!(
+        outbox.purge_delivered(T0 + 100_000, 100).unwrap(),
+        1,
+        "only `new` is delivered now"
+    );
+    assert_eq!(outbox.stats(T0 + 100_000).unwrap().total(), 3);
+}

@@ -2,7 +2,7 @@
 //! restarts and clock jumps) run against a real SQLite outbox and against a
 //! small in-memory model of the intended semantics. After every step the
 //! outbox must agree with the model: every enqueued id is in exactly one
-//! state, the counts add up, no row is lost, bodies never change, and every
+//! state, the counts add up, no row is lost (only purged), bodies never change, and every
 //! operation succeeded or failed exactly as the model predicts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -62,6 +62,8 @@ enum Op {
         worker: usize,
         items: Vec<(usize, u8)>,
     },
+    /// Purge rows delivered more than this many ms ago.
+    Purge(i64),
     Advance(i64),
     Reopen,
 }
@@ -85,6 +87,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..WORKERS, prop::collection::vec((0..IDS, 0u8..4), 0..5))
             .prop_map(|(worker, items)| Op::Batch { worker, items }),
         2 => (0i64..4_000).prop_map(Op::Advance),
+        1 => (0i64..4_000).prop_map(Op::Purge),
         1 => Just(Op::Reopen),
     ]
 }
@@ -98,6 +101,7 @@ struct ModelRow {
     owner: Option<String>,
     lease_until: Option<i64>,
     enqueued_at: i64,
+    delivered_at: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -205,6 +209,7 @@ fn check_agrees(outbox: &SqliteOutbox, model: &Model, now: i64) {
         assert_eq!(got.lease_owner, want.owner, "{id} owner");
         assert_eq!(got.lease_until, want.lease_until, "{id} lease");
         assert_eq!(got.enqueued_at, want.enqueued_at, "{id} enqueued_at");
+        assert_eq!(got.delivered_at, want.delivered_at, "{id} delivered_at");
         if want.state == State::Pending {
             assert_eq!(
                 got.next_attempt_at, want.next_attempt_at,
@@ -257,6 +262,7 @@ fn run(ops: Vec<Op>) {
                                     owner: None,
                                     lease_until: None,
                                     enqueued_at: now,
+                                    delivered_at: None,
                                 },
                             );
                             EnqueueOutcome::Inserted
@@ -297,7 +303,9 @@ fn run(ops: Vec<Op>) {
                     expected
                 );
                 if expected.is_ok() {
-                    model.settle(&id, State::Delivered).attempts = attempts;
+                    let row = model.settle(&id, State::Delivered);
+                    row.attempts = attempts;
+                    row.delivered_at = Some(now);
                 }
             }
             Op::Reschedule {
@@ -418,7 +426,9 @@ fn run(ops: Vec<Op>) {
                     }
                     match *outcome {
                         Outcome::Delivered { attempts, .. } => {
-                            model.settle(id, State::Delivered).attempts = attempts;
+                            let row = model.settle(id, State::Delivered);
+                            row.attempts = attempts;
+                            row.delivered_at = Some(now);
                         }
                         Outcome::Retry {
                             attempts,
@@ -436,6 +446,24 @@ fn run(ops: Vec<Op>) {
                             model.settle(id, State::Pending);
                         }
                     }
+                }
+            }
+            Op::Purge(back) => {
+                let before = now - back;
+                let old: Vec<String> = model
+                    .rows
+                    .iter()
+                    .filter(|(_, r)| {
+                        r.state == State::Delivered && r.delivered_at.is_some_and(|at| at < before)
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                assert_eq!(
+                    outbox.purge_delivered(before, 1_000).unwrap(),
+                    old.len() as u64
+                );
+                for id in old {
+                    model.rows.remove(&id);
                 }
             }
             Op::Advance(ms) => now += ms,
