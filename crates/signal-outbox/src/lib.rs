@@ -64,6 +64,32 @@
 //!   server-backed implementation (Postgres) when several hosts must share
 //!   one outbox.
 //!
+//! # Throughput: group commit
+//!
+//! With `synchronous=FULL` every commit costs an fsync (on the order of a
+//! millisecond here), so the API commits in batches: [`Outbox::enqueue_batch`]
+//! stores many signals per commit, and [`Outbox::record_outcomes`] records a
+//! worker's outcomes per commit. `examples/enqueue_throughput.rs` measured
+//! roughly 29,000 to 46,000 signals/s enqueued (batches of 500, ~200-byte
+//! bodies) on a 2-core machine, against about 400 to 2,000 per second with
+//! one commit per signal.
+//!
+//! # Using it from async code
+//!
+//! The API is synchronous. Share one [`SqliteOutbox`] in an `Arc` and call
+//! it from blocking tasks, so the fsync never stalls the async runtime:
+//!
+//! ```text
+//! let outbox = Arc::clone(&outbox);
+//! let claimed = tokio::task::spawn_blocking(move || {
+//!     outbox.claim_due("worker-1", now_millis(), 64, Duration::from_secs(30))
+//! })
+//! .await??;
+//! ```
+//!
+//! The database path comes from [`OUTBOX_PATH_ENV`] (`OUTBOX_PATH`), default
+//! [`DEFAULT_OUTBOX_PATH`]; see [`outbox_path_from_env`].
+//!
 //! # Example
 //!
 //! ```

@@ -77,6 +77,11 @@ pub trait Outbox: Send + Sync {
     /// Due means pending with `next_attempt_at <= now`, or in flight with an
     /// expired lease (`lease_until <= now`: its worker died or stalled).
     ///
+    /// `worker` must be unique to one live worker instance (for example
+    /// `host:pid:start-time`): leases are matched by name, so a stalled old
+    /// process sharing a name with its replacement could record outcomes for
+    /// the replacement's rows.
+    ///
     /// # Errors
     /// [`OutboxError::InvalidInput`] if `worker` is empty; storage errors.
     fn claim_due(
