@@ -1,0 +1,104 @@
+//! The sync retry loop allocates nothing per attempt.
+//!
+//! `allocation-counter` installs a counting global allocator in this test
+//! binary only (it is a dev-dependency used by no other target) and counts the
+//! allocations of the current thread, so the other tests running in parallel
+//! do not disturb the count. No `unsafe` is written here: the workspace keeps
+//! `unsafe_code = "forbid"` (docs/benchmarks.md says why this crate was
+//! chosen over an allocator of our own).
+//!
+//! One-time costs (the operation name copied into the error on give-up) are
+//! cancelled by comparing runs that differ only in the number of retries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use allocation_counter::{AllocationInfo, measure};
+use retry_core::{Classify, Jitter, Retry, RetryPolicy, Retryability, SplitMix64};
+
+#[derive(Debug)]
+struct Refused;
+
+impl Classify for Refused {
+    fn retryability(&self) -> Retryability {
+        Retryability::Transient
+    }
+}
+
+fn policy(max_retries: u32, jitter: Jitter) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_retries(max_retries)
+        .base_delay(Duration::from_secs(1))
+        .max_elapsed(Duration::from_secs(600))
+        .jitter(jitter)
+        .build()
+        .unwrap()
+}
+
+/// Allocations of one loop whose operation fails `failures` times, then
+/// succeeds (or gives up if the policy runs out first). Both the default
+/// constructor (system clock, entropy-seeded jitter) and a seeded generator
+/// are exercised.
+fn loop_allocations(policy: &RetryPolicy, failures: u32, seeded: bool) -> AllocationInfo {
+    let no_sleep = |_delay: Duration| {};
+    let op = |attempt: u32| {
+        if attempt <= black_box(failures) {
+            Err(Refused)
+        } else {
+            Ok(attempt)
+        }
+    };
+    // Outside the measurement: the policy is built, and the first call warms
+    // up lazily initialized thread-locals (the std hash keys).
+    let _ = Retry::new(policy, "post_signal").run_blocking(&no_sleep, op);
+    measure(|| {
+        let result = if seeded {
+            Retry::new(policy, "post_signal")
+                .rng(SplitMix64::new(7))
+                .run_blocking(&no_sleep, op)
+        } else {
+            Retry::new(policy, "post_signal").run_blocking(&no_sleep, op)
+        };
+        drop(black_box(result));
+    })
+}
+
+#[test]
+fn retries_that_end_in_success_allocate_nothing() {
+    for jitter in Jitter::ALL {
+        let policy = policy(10, jitter);
+        for seeded in [false, true] {
+            let first_try = loop_allocations(&policy, 0, seeded);
+            assert_eq!(first_try.count_total, 0, "{jitter}: {first_try:?}");
+            for failures in 1..=10 {
+                let info = loop_allocations(&policy, failures, seeded);
+                assert_eq!(
+                    info.count_total, first_try.count_total,
+                    "{jitter}, {failures} failures before success: {info:?}"
+                );
+                assert_eq!(info.bytes_total, first_try.bytes_total);
+            }
+        }
+    }
+}
+
+#[test]
+fn giving_up_allocates_the_same_after_one_attempt_or_eleven() {
+    for jitter in Jitter::ALL {
+        for seeded in [false, true] {
+            // Always failing: 1 attempt (no retry allowed) against 2, 6 and 11.
+            let one_attempt = loop_allocations(&policy(0, jitter), u32::MAX, seeded);
+            // The error keeps the operation name: the only allocation, once.
+            assert_eq!(one_attempt.count_total, 1, "{jitter}: {one_attempt:?}");
+            for max_retries in [1, 5, 10] {
+                let info = loop_allocations(&policy(max_retries, jitter), u32::MAX, seeded);
+                assert_eq!(
+                    (info.count_total, info.bytes_total),
+                    (one_attempt.count_total, one_attempt.bytes_total),
+                    "{jitter}, {max_retries} retries: {info:?}"
+                );
+            }
+        }
+    }
+}
