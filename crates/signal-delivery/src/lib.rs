@@ -41,7 +41,7 @@ pub mod telemetry;
 
 pub use config::{
     ALERTS_DISABLED, AlertSetting, BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting,
-    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR,
+    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR, RUST_LOG,
 };
 pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
 pub use service::{BuildError, DeliveryService};
