@@ -13,6 +13,8 @@
 //!   delays: `base * multiplier^n`, then [`Jitter`], then the `max_delay` cap.
 //! - The operation's error implements [`Classify`]: transient, permanent, or
 //!   transient with a server hint.
+//! - [`decide_after_failure`] is the loop's after-failure rule as a pure
+//!   function, for schedules persisted outside the loop (an outbox).
 //! - [`Retry`] runs the loop ([`with_retry`] and [`retry_async`] are the short
 //!   forms), with an optional [`RetryObserver`] and shared [`RetryBudget`].
 //! - Giving up is a [`RetryError`] that keeps the last error, the attempt
@@ -109,6 +111,7 @@
 mod backoff;
 mod budget;
 mod classify;
+mod decision;
 mod env;
 mod error;
 mod jitter;
@@ -123,6 +126,7 @@ mod time;
 pub use backoff::{Backoff, calculate_backoff_delay};
 pub use budget::{MAX_BUDGET_TOKENS, RetryBudget};
 pub use classify::{Classify, Retryability};
+pub use decision::{RetryDecision, decide_after_failure};
 pub use error::{AttemptTimedOut, RetryError, RetryExhaustedError};
 pub use jitter::{Jitter, ParseJitterError};
 pub use observer::{GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};

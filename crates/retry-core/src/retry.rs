@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::classify::{Classify, Retryability};
+use crate::decision::{RetryDecision, decide_after_failure};
 use crate::error::{AttemptTimedOut, RetryError};
 use crate::observer::{GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};
 use crate::policy::RetryPolicy;
@@ -19,7 +20,8 @@ use crate::time::{Clock, SystemClock};
 
 /// One retry loop, configured with chainable calls and consumed by a `run_*`.
 ///
-/// For each failed attempt, in this order:
+/// For each failed attempt, in this order (the rules of
+/// [`decide_after_failure`], which persisted schedules use too):
 ///
 /// 1. A [`Permanent`](Retryability::Permanent) error ends the loop at once.
 /// 2. With a [budget](Self::budget), the failure costs a token.
@@ -289,40 +291,32 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
     }
 
     fn failed(&mut self, error: E) -> Next<E> {
-        let hint = match error.retryability() {
-            Retryability::Permanent => return self.give_up(GiveUpReason::Permanent, error),
-            Retryability::Transient => None,
-            Retryability::RetryAfter(hint) => Some(hint),
-        };
-        if let Some(budget) = self.budget {
-            budget.record_failure();
-        }
-        if self.attempt >= self.policy.max_attempts() {
-            return self.give_up(GiveUpReason::Exhausted, error);
-        }
-        if self.budget.is_some_and(|b| !b.can_retry()) {
-            return self.give_up(GiveUpReason::BudgetExhausted, error);
-        }
-        // Always draw from the backoff, hint or not, so that a hint does not
-        // shift which delay the following retries get.
-        let Some(computed) = self.backoff.next() else {
-            return self.give_up(GiveUpReason::Exhausted, error);
-        };
-        let delay = hint.map_or(computed, |hint| hint.max(computed));
+        let retryability = error.retryability();
         let elapsed = self.elapsed();
-        let ends_in_time = elapsed
-            .checked_add(delay)
-            .is_some_and(|end| end <= self.policy.max_elapsed());
-        if !ends_in_time {
-            return self.give_up(GiveUpReason::DeadlineExceeded, error);
-        }
+        let backoff = &mut self.backoff;
+        // Always draw from the backoff when the decision needs a delay, hint
+        // or not, so that a hint does not shift which delay the following
+        // retries get.
+        let decision = decide_after_failure(
+            self.policy,
+            self.attempt,
+            elapsed,
+            retryability,
+            self.budget,
+            || backoff.next(),
+        );
+        let delay = match decision {
+            RetryDecision::RetryAfter(delay) => delay,
+            RetryDecision::GiveUp(reason) => return self.give_up(reason, error),
+        };
+        let server_hint = matches!(retryability, Retryability::RetryAfter(_));
         let attempt = self.attempt;
         tracing::debug!(
             operation = self.operation,
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            server_hint = hint.is_some(),
+            server_hint,
             "attempt failed; retrying"
         );
         if let Some(observer) = self.observer {
