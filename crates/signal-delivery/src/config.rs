@@ -6,6 +6,8 @@ use ops_alerts::{AlertConfig, AlertConfigErrorKind};
 use retry_core::{MAX_BUDGET_TOKENS, RetryBudget, RetryPolicy};
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Whether alerts go to Telegram or only to the log.
 #[derive(Debug, Clone)]
@@ -66,6 +68,140 @@ pub struct DeliveryConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Log line format.
     pub log_format: LogFormat,
+    /// The durable outbox (`enqueue`, `run`, `outbox`).
+    pub outbox: OutboxSettings,
+}
+
+/// Where the outbox lives and how the worker claims from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// `OUTBOX_PATH`: the SQLite file (default `./signal-outbox.db`).
+    pub path: PathBuf,
+    /// `OUTBOX_LEASE_SECONDS`: how long a claimed row stays with its worker
+    /// before another worker may take it over (a crashed worker's rows come
+    /// back after this long).
+    pub lease: Duration,
+    /// `OUTBOX_POLL_INTERVAL_MS`: how long an idle worker waits before it
+    /// looks for due rows again.
+    pub poll_interval: Duration,
+    /// `OUTBOX_BATCH_SIZE`: most rows claimed in one transaction.
+    pub batch_size: usize,
+}
+
+impl OutboxSettings {
+    /// 30 s lease, 200 ms idle poll, batches of 64.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+    /// Default idle poll interval.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(200);
+    /// Default claim batch size.
+    pub const DEFAULT_BATCH_SIZE: usize = 64;
+    /// Longest lease allowed, in seconds (one hour).
+    pub const MAX_LEASE_SECONDS: u64 = 3600;
+    /// Longest idle poll interval allowed, in milliseconds (one minute).
+    pub const MAX_POLL_INTERVAL_MS: u64 = 60_000;
+    /// Shortest idle poll interval allowed, in milliseconds.
+    pub const MIN_POLL_INTERVAL_MS: u64 = 10;
+    /// Largest claim batch allowed.
+    pub const MAX_BATCH_SIZE: usize = 1000;
+
+    /// The settings for an outbox at `path`, everything else default.
+    pub fn with_path(path: PathBuf) -> OutboxSettings {
+        OutboxSettings {
+            path,
+            lease: OutboxSettings::DEFAULT_LEASE,
+            poll_interval: OutboxSettings::DEFAULT_POLL_INTERVAL,
+            batch_size: OutboxSettings::DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// Reads the `OUTBOX_*` variables through `lookup`, every problem at
+    /// once. Unset means the default; an empty or malformed value is an
+    /// error naming the variable, the value and the allowed range.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<OutboxSettings, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let path = match lookup(OUTBOX_PATH) {
+            None => Some(PathBuf::from(signal_outbox::DEFAULT_OUTBOX_PATH)),
+            Some(v) if v.trim().is_empty() => {
+                problems.push(ConfigProblem {
+                    variable: OUTBOX_PATH.to_owned(),
+                    message: format!(
+                        "{OUTBOX_PATH} is set but empty; expected a file path, or unset it for the default {}",
+                        signal_outbox::DEFAULT_OUTBOX_PATH
+                    ),
+                });
+                None
+            }
+            Some(v) => Some(PathBuf::from(v)),
+        };
+        let lease = parse_ranged(
+            &lookup,
+            OUTBOX_LEASE_SECONDS,
+            1,
+            OutboxSettings::MAX_LEASE_SECONDS,
+            "an integer number of seconds from 1 to 3600, default 30",
+        )
+        .map_err(|p| problems.push(p))
+        .ok()
+        .map(|v| v.map_or(OutboxSettings::DEFAULT_LEASE, Duration::from_secs));
+        let poll_interval = parse_ranged(
+            &lookup,
+            OUTBOX_POLL_INTERVAL_MS,
+            OutboxSettings::MIN_POLL_INTERVAL_MS,
+            OutboxSettings::MAX_POLL_INTERVAL_MS,
+            "an integer number of milliseconds from 10 to 60000, default 200",
+        )
+        .map_err(|p| problems.push(p))
+        .ok()
+        .map(|v| v.map_or(OutboxSettings::DEFAULT_POLL_INTERVAL, Duration::from_millis));
+        let batch_size = parse_ranged(
+            &lookup,
+            OUTBOX_BATCH_SIZE,
+            1,
+            OutboxSettings::MAX_BATCH_SIZE as u64,
+            "an integer from 1 to 1000, default 64",
+        )
+        .map_err(|p| problems.push(p))
+        .ok()
+        .map(|v| {
+            v.and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(OutboxSettings::DEFAULT_BATCH_SIZE)
+        });
+        match (path, lease, poll_interval, batch_size) {
+            (Some(path), Some(lease), Some(poll_interval), Some(batch_size))
+                if problems.is_empty() =>
+            {
+                Ok(OutboxSettings {
+                    path,
+                    lease,
+                    poll_interval,
+                    batch_size,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+/// An optional integer variable in `min..=max`: `Ok(None)` when unset.
+fn parse_ranged(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+    max: u64,
+    allowed: &str,
+) -> Result<Option<u64>, ConfigProblem> {
+    let Some(value) = lookup(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(ConfigProblem {
+            variable: name.to_owned(),
+            message: format!("{name}={value:?} is invalid; expected {allowed}"),
+        }),
+    }
 }
 
 /// One configuration problem, naming the variable.
@@ -198,7 +334,19 @@ impl DeliveryConfig {
             });
         }
 
-        match (retry, client, alerts, budget, metrics_addr, log_format) {
+        let outbox = OutboxSettings::from_lookup(&lookup)
+            .map_err(|p| problems.extend(p))
+            .ok();
+
+        match (
+            retry,
+            client,
+            alerts,
+            budget,
+            metrics_addr,
+            log_format,
+            outbox,
+        ) {
             (
                 Some(retry),
                 Some(client),
@@ -206,6 +354,7 @@ impl DeliveryConfig {
                 Some(budget),
                 Some(metrics_addr),
                 Some(log_format),
+                Some(outbox),
             ) if problems.is_empty() => Ok(DeliveryConfig {
                 retry,
                 client,
@@ -213,6 +362,7 @@ impl DeliveryConfig {
                 budget,
                 metrics_addr,
                 log_format,
+                outbox,
             }),
             _ => Err(ConfigErrors(problems)),
         }
@@ -227,6 +377,14 @@ pub const METRICS_ADDR: &str = "METRICS_ADDR";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 /// `RUST_LOG`: the log filter (default `info`).
 pub const RUST_LOG: &str = "RUST_LOG";
+/// `OUTBOX_PATH`: the outbox database file (default `./signal-outbox.db`).
+pub const OUTBOX_PATH: &str = signal_outbox::OUTBOX_PATH_ENV;
+/// `OUTBOX_LEASE_SECONDS`: how long a worker holds a claimed row (1 to 3600, default 30).
+pub const OUTBOX_LEASE_SECONDS: &str = "OUTBOX_LEASE_SECONDS";
+/// `OUTBOX_POLL_INTERVAL_MS`: idle wait between claims (10 to 60000, default 200).
+pub const OUTBOX_POLL_INTERVAL_MS: &str = "OUTBOX_POLL_INTERVAL_MS";
+/// `OUTBOX_BATCH_SIZE`: most rows claimed per transaction (1 to 1000, default 64).
+pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
 /// `RETRY_BUDGET_MAX_TOKENS`: size of the shared retry budget; 0 disables it.
 pub const BUDGET_MAX_TOKENS: &str = "RETRY_BUDGET_MAX_TOKENS";
 /// `RETRY_BUDGET_TOKEN_RATIO`: tokens regained per success.
@@ -297,5 +455,76 @@ fn parse_budget(
             })
         }
         _ => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn outbox(vars: &[(&str, &str)]) -> Result<OutboxSettings, Vec<ConfigProblem>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        OutboxSettings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn outbox_defaults() {
+        let settings = outbox(&[]).unwrap();
+        assert_eq!(
+            settings,
+            OutboxSettings::with_path("./signal-outbox.db".into())
+        );
+        assert_eq!(settings.lease, Duration::from_secs(30));
+        assert_eq!(settings.poll_interval, Duration::from_millis(200));
+        assert_eq!(settings.batch_size, 64);
+    }
+
+    #[test]
+    fn outbox_values_in_range() {
+        let settings = outbox(&[
+            ("OUTBOX_PATH", "/var/lib/signals/outbox.db"),
+            ("OUTBOX_LEASE_SECONDS", "2"),
+            ("OUTBOX_POLL_INTERVAL_MS", "50"),
+            ("OUTBOX_BATCH_SIZE", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(settings.path, PathBuf::from("/var/lib/signals/outbox.db"));
+        assert_eq!(settings.lease, Duration::from_secs(2));
+        assert_eq!(settings.poll_interval, Duration::from_millis(50));
+        assert_eq!(settings.batch_size, 1000);
+    }
+
+    #[test]
+    fn bad_outbox_values_name_variable_value_and_range() {
+        let problems = outbox(&[
+            ("OUTBOX_PATH", ""),
+            ("OUTBOX_LEASE_SECONDS", ""),
+            ("OUTBOX_POLL_INTERVAL_MS", "5"),
+            ("OUTBOX_BATCH_SIZE", "1001"),
+        ])
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(
+            text[0].contains("OUTBOX_PATH is set but empty"),
+            "{}",
+            text[0]
+        );
+        assert_eq!(
+            text[1],
+            "OUTBOX_LEASE_SECONDS=\"\" is invalid; expected an integer number of seconds from 1 to 3600, default 30"
+        );
+        assert!(text[2].contains("\"5\"") && text[2].contains("10 to 60000"));
+        assert!(text[3].contains("\"1001\"") && text[3].contains("1 to 1000"));
+        for lease in ["0", "3601", "-1", "1.5", "abc"] {
+            assert!(
+                outbox(&[("OUTBOX_LEASE_SECONDS", lease)]).is_err(),
+                "{lease}"
+            );
+        }
     }
 }

@@ -34,14 +34,18 @@
 pub mod batch;
 pub mod cli;
 mod config;
+mod outbox_cli;
 mod outcome;
 mod service;
 mod signal;
 pub mod telemetry;
+pub mod worker;
 
 pub use config::{
     ALERTS_DISABLED, AlertSetting, BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting,
-    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR, RUST_LOG,
+    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR,
+    OUTBOX_BATCH_SIZE, OUTBOX_LEASE_SECONDS, OUTBOX_PATH, OUTBOX_POLL_INTERVAL_MS, OutboxSettings,
+    RUST_LOG,
 };
 pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
 pub use service::{BuildError, DeliveryService};

@@ -94,11 +94,32 @@ impl DeliveryError {
         elapsed: Duration,
     ) -> DeliveryError {
         let attempts = error.attempts();
-        let reason = match error.reason() {
+        let reason = error.reason();
+        DeliveryError::gave_up(
+            signal_id,
+            reason,
+            attempts,
+            elapsed,
+            error.into_last_error(),
+        )
+    }
+
+    /// A give-up decided outside the in-memory loop (the outbox worker, one
+    /// attempt per claim, with [`retry_core::decide_after_failure`]): the
+    /// same mapping from the retry-core reason as [`Self::from_retry`], so
+    /// alerts and metrics look the same whichever path gave up.
+    pub(crate) fn gave_up(
+        signal_id: &str,
+        reason: GiveUpReason,
+        attempts: u32,
+        elapsed: Duration,
+        last_error: PostError,
+    ) -> DeliveryError {
+        let reason = match reason {
             GiveUpReason::Exhausted => FailureReason::Exhausted,
             GiveUpReason::DeadlineExceeded => FailureReason::Deadline,
             GiveUpReason::BudgetExhausted => FailureReason::Budget,
-            GiveUpReason::Permanent if error.last_error().is_security_failure() => {
+            GiveUpReason::Permanent if last_error.is_security_failure() => {
                 FailureReason::SignatureRejected
             }
             GiveUpReason::Permanent => FailureReason::Rejected,
@@ -108,7 +129,7 @@ impl DeliveryError {
             signal_id: Some(signal_id.to_owned()),
             attempts,
             elapsed,
-            cause: FailureCause::Post(error.into_last_error()),
+            cause: FailureCause::Post(last_error),
         }
     }
 

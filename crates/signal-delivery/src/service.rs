@@ -137,6 +137,33 @@ impl DeliveryService {
         }
     }
 
+    /// Reports, alerts and returns an input that is not a valid signal (the
+    /// `enqueue` command uses this for lines it refuses to store).
+    pub(crate) async fn reject_invalid(
+        &self,
+        input: &[u8],
+        error: signal::SignalError,
+    ) -> DeliveryError {
+        let error = DeliveryError::invalid(signal::id_hint(input), error);
+        self.report_failure(&error).await;
+        error
+    }
+
+    /// The shared HTTP client (one connection pool for every attempt).
+    pub(crate) fn client(&self) -> &SignalClient {
+        &self.inner.client
+    }
+
+    /// The shared retry budget, when one is configured.
+    pub(crate) fn budget(&self) -> Option<&RetryBudget> {
+        self.inner.budget.as_ref()
+    }
+
+    /// The retry listener, when one is set.
+    pub(crate) fn listener(&self) -> Option<&RetryListener> {
+        self.inner.listener.as_ref()
+    }
+
     async fn deliver_in_span(&self, signal: &Signal) -> DeliveryResult {
         let inner = &self.inner;
         let started = Instant::now();
@@ -186,6 +213,13 @@ impl DeliveryService {
 
     /// Records, logs and alerts one failed signal: the single exit of every failure.
     async fn fail(&self, error: DeliveryError) -> DeliveryResult {
+        self.report_failure(&error).await;
+        Err(error)
+    }
+
+    /// Counts, alerts and logs one failed signal (metrics and alerts look
+    /// the same whether `deliver` or the outbox worker gave up).
+    pub(crate) async fn report_failure(&self, error: &DeliveryError) {
         telemetry::record_failed(error.reason(), error.elapsed());
         let attempts = Attempts {
             made: error.attempts(),
@@ -199,7 +233,7 @@ impl DeliveryService {
         let alert = self
             .inner
             .alerts
-            .send_signal_delivery_error(&id, &error, attempts, operation)
+            .send_signal_delivery_error(&id, error, attempts, operation)
             .await;
         let alert_state = match &alert {
             AlertOutcome::Sent { .. } => "sent",
@@ -217,7 +251,6 @@ impl DeliveryService {
             error = %error,
             "signal not delivered"
         );
-        Err(error)
     }
 
     /// Sends every pending alert summary. Call before the process exits so

@@ -21,6 +21,12 @@ pub const DELIVERY_SECONDS: &str = "signal_delivery_duration_seconds";
 /// Counter: attempts made (first tries and retries), by `operation`.
 pub const ATTEMPTS_TOTAL: &str = "attempts_total";
 
+/// Gauge: outbox rows by `state` (pending, in_flight, delivered, dead_lettered),
+/// refreshed by the worker.
+pub const OUTBOX_SIGNALS: &str = "outbox_signals";
+/// Gauge: seconds since the oldest pending signal was enqueued (0 when none).
+pub const OUTBOX_OLDEST_PENDING_AGE: &str = "outbox_oldest_pending_age_seconds";
+
 /// The operation name used in retry metrics and alerts.
 pub const POST_SIGNAL: &str = "post_signal";
 
@@ -35,6 +41,50 @@ const DELIVERY_BUCKETS: [f64; 12] = [
 pub struct MetricsError {
     addr: SocketAddr,
     reason: String,
+}
+
+/// Installs the global Prometheus recorder and serves `/metrics` and
+/// `/healthz` on `addr` with a small axum server (the exporter's own listener
+/// cannot add routes). `/healthz` answers 200 `ok` while `healthy` returns
+/// true, 503 otherwise. Must be called inside a tokio runtime.
+pub async fn serve_metrics_and_health(
+    addr: SocketAddr,
+    healthy: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
+) -> Result<metrics_exporter_prometheus::PrometheusHandle, MetricsError> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let fail = |reason: String| MetricsError { addr, reason };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(DELIVERY_SECONDS.to_owned()),
+            &DELIVERY_BUCKETS,
+        )
+        .map_err(|e| fail(e.to_string()))?
+        .install_recorder()
+        .map_err(|e| fail(e.to_string()))?;
+    describe();
+    let render = handle.clone();
+    let app = axum::Router::new()
+        .route("/metrics", get(move || std::future::ready(render.render())))
+        .route(
+            "/healthz",
+            get(move || {
+                std::future::ready(if healthy() {
+                    (StatusCode::OK, "ok\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n")
+                })
+            }),
+        );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    });
+    Ok(handle)
 }
 
 /// Serves Prometheus `/metrics` on `addr` and installs the global recorder.
@@ -76,6 +126,15 @@ pub fn describe() {
         SIGNALS_FAILED_TOTAL,
         "Signals not delivered (each one alerted), by reason."
     );
+    metrics::describe_gauge!(
+        OUTBOX_SIGNALS,
+        "Signals in the outbox, by state; refreshed by the worker."
+    );
+    metrics::describe_gauge!(
+        OUTBOX_OLDEST_PENDING_AGE,
+        metrics::Unit::Seconds,
+        "Age of the oldest pending signal in the outbox (0 when none is pending)."
+    );
     metrics::describe_histogram!(
         DELIVERY_SECONDS,
         metrics::Unit::Seconds,
@@ -91,6 +150,18 @@ pub(crate) fn record_delivered(elapsed: Duration) {
 pub(crate) fn record_failed(reason: FailureReason, elapsed: Duration) {
     metrics::counter!(SIGNALS_FAILED_TOTAL, "reason" => reason.as_str()).increment(1);
     metrics::histogram!(DELIVERY_SECONDS, "outcome" => "failed").record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn record_retry() {
+    metrics::counter!(RETRIES_TOTAL, "operation" => POST_SIGNAL).increment(1);
+}
+
+pub(crate) fn record_outbox_stats(stats: &signal_outbox::OutboxStats) {
+    for state in signal_outbox::State::ALL {
+        metrics::gauge!(OUTBOX_SIGNALS, "state" => state.as_str()).set(stats.count(state) as f64);
+    }
+    let age = stats.oldest_pending_age.unwrap_or_default();
+    metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(age.as_secs_f64());
 }
 
 pub(crate) fn record_attempt() {
