@@ -378,7 +378,15 @@ impl Worker {
                 reap(&mut report, done);
             }
             let free = permits.available_permits().min(settings.batch_size);
-            if free == 0 {
+            // Every claim is a commit (an fsync): while attempts are in
+            // flight, wait until at least half a batch of slots is free
+            // rather than claiming one row at a time.
+            let worth_claiming = settings
+                .batch_size
+                .min(settings.concurrency)
+                .div_ceil(2)
+                .max(1);
+            if free == 0 || (free < worth_claiming && !tasks.is_empty()) {
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break 'claiming,
