@@ -402,3 +402,70 @@ fn enqueue_acknowledges_each_line_after_commit_with_its_outcome() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("dead_lettered"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_metrics_with_outbox_depth_and_healthz() {
+    let server = server().await;
+    let dir = temp_dir("metrics");
+    let db = dir.join("outbox.db");
+    let log = dir.join("worker.log");
+    let input: String = (0..3)
+        .map(|i| support::signal_json(&format!("metric-{i}")) + "\n")
+        .collect();
+    assert_eq!(
+        enqueue(command(&server.url(), &db, &["enqueue"]), &input)
+            .status
+            .code(),
+        Some(0)
+    );
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut worker = spawn_worker(
+        command(
+            &server.url(),
+            &db,
+            &["run", "--metrics-addr", &addr.to_string()],
+        ),
+        &log,
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        // The depth gauges are refreshed at start and every 5 s.
+        if let Ok(response) = client.get(format!("http://{addr}/metrics")).send().await {
+            let text = response.text().await.unwrap();
+            if server.request_count() == 3
+                && text.contains(r#"outbox_signals{state="delivered"} 3"#)
+            {
+                break text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(metrics.contains("signals_delivered_total 3"), "{metrics}");
+    assert!(
+        metrics.contains("outbox_oldest_pending_age_seconds 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"outbox_signals{state="pending"} 0"#),
+        "{metrics}"
+    );
+    let health = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    terminate(&worker);
+    let status = wait_exit(&mut worker, Duration::from_secs(8)).await;
+    assert_eq!(status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
