@@ -377,6 +377,10 @@ impl Worker {
             while let Some(done) = tasks.try_join_next() {
                 reap(&mut report, done);
             }
+            // A busy worker never reaches the waits below: check here too.
+            if is_ready(shutdown.as_mut()).await {
+                break 'claiming;
+            }
             let free = permits.available_permits().min(settings.batch_size);
             // Every claim is a commit (an fsync): while attempts are in
             // flight, wait until at least half a batch of slots is free
@@ -431,6 +435,10 @@ impl Worker {
                 continue;
             }
             report.claimed += claimed.len() as u64;
+            if is_ready(shutdown.as_mut()).await {
+                // Claimed but not attempted: handed back by release_all below.
+                break 'claiming;
+            }
             for row in claimed {
                 // Only this loop takes permits, and it claimed at most the
                 // free ones, so this succeeds; if not, the row stays claimed
@@ -487,6 +495,13 @@ impl Worker {
         );
         Ok(report)
     }
+}
+
+/// Polls `future` once: true if it has completed. Used on the shutdown
+/// future only, which is never polled again once it was ready.
+async fn is_ready(future: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    let mut future = future;
+    std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx).is_ready())).await
 }
 
 fn reap(report: &mut WorkerReport, done: Result<Done, tokio::task::JoinError>) {

@@ -469,3 +469,47 @@ async fn run_serves_metrics_with_outbox_depth_and_healthz() {
     assert_eq!(status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_busy_stops_claiming_and_records_every_attempt() {
+    const SIGNALS: usize = 1500;
+    let server = server().await;
+    let dir = temp_dir("busy");
+    let db = dir.join("outbox.db");
+    let log = dir.join("worker.log");
+    let input: String = (0..SIGNALS)
+        .map(|i| support::signal_json(&format!("busy-{i:04}")) + "\n")
+        .collect();
+    assert_eq!(
+        enqueue(command(&server.url(), &db, &["enqueue"]), &input)
+            .status
+            .code(),
+        Some(0)
+    );
+    let mut worker = spawn_worker(command(&server.url(), &db, &["run"]), &log);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.request_count() < 100 {
+        assert!(Instant::now() < deadline, "the worker made no attempts");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    terminate(&worker);
+    let status = wait_exit(&mut worker, Duration::from_secs(8)).await;
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{log_text}");
+
+    let outbox = SqliteOutbox::open(&db).unwrap();
+    let stats = outbox.stats(signal_outbox::now_millis()).unwrap();
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    assert!(stats.pending > 0, "stopped before the end: {stats:?}");
+    assert_eq!(stats.pending + stats.delivered, SIGNALS as u64, "{stats:?}");
+    // Every attempt that reached the receiver was recorded, and only those.
+    let accepted: HashSet<String> = server.received().into_iter().map(|r| r.id).collect();
+    let delivered: HashSet<String> = outbox
+        .list(State::Delivered, SIGNALS)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    assert_eq!(accepted, delivered);
+    let _ = std::fs::remove_dir_all(&dir);
+}
