@@ -12,6 +12,13 @@
 //! | [`FailureReason::Budget`] | refused by the shared budget | ERROR |
 //! | [`FailureReason::InvalidSignal`] | no network call | ERROR |
 //!
+//! Two ways to deliver: [`DeliveryService::deliver`] retries in memory (the
+//! `send` command), and the [`worker`] delivers from the durable
+//! `signal-outbox` (the `enqueue` and `run` commands), one attempt per claim,
+//! with the retry schedule stored so it survives crashes and restarts. Both
+//! decide with the same `retry_core::decide_after_failure` and fail with the
+//! same [`DeliveryError`], so alerts and metrics look alike.
+//!
 //! ```
 //! use signal_delivery::{DeliveryConfig, FailureReason};
 //!
