@@ -1,0 +1,161 @@
+//! The one configuration: every bad value is reported at once, naming the
+//! variable and what is allowed; unset means default, set means valid.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use signal_delivery::{AlertSetting, BudgetSetting, DeliveryConfig, LogFormat};
+use std::collections::HashMap;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn load(vars: &[(&str, &str)]) -> Result<DeliveryConfig, signal_delivery::ConfigErrors> {
+    let base: HashMap<&str, &str> = [
+        ("SIGNAL_SERVER_URL", "http://127.0.0.1:9/signals"),
+        ("SIGNAL_HMAC_SECRET", SECRET),
+        ("OPS_TELEGRAM_BOT_TOKEN", "123:abc"),
+        ("OPS_TELEGRAM_CHAT_ID", "42"),
+    ]
+    .into_iter()
+    .chain(vars.iter().copied())
+    .collect();
+    DeliveryConfig::from_lookup(|k| base.get(k).map(|v| (*v).to_owned()))
+}
+
+fn problems(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    load(vars)
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|p| (p.variable.clone(), p.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_when_only_the_required_variables_are_set() {
+    let config = load(&[]).unwrap();
+    assert_eq!(config.retry.max_retries(), 5);
+    assert_eq!(config.budget, Some(BudgetSetting::DEFAULT));
+    assert_eq!(config.metrics_addr, None);
+    assert_eq!(config.log_format, LogFormat::Text);
+    assert!(matches!(config.alerts, AlertSetting::Telegram(_)));
+}
+
+#[test]
+fn optional_values_are_read() {
+    let config = load(&[
+        ("METRICS_ADDR", "127.0.0.1:9464"),
+        ("LOG_FORMAT", "json"),
+        ("RETRY_BUDGET_MAX_TOKENS", "0"),
+        ("OPS_ALERTS_DISABLED", "true"),
+        ("OPS_TELEGRAM_BOT_TOKEN", "not even a token"),
+        ("RUST_LOG", "signal_delivery=debug,warn"),
+    ])
+    .unwrap();
+    assert_eq!(config.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!(config.log_format, LogFormat::Json);
+    assert_eq!(config.budget, None, "0 tokens turns the budget off");
+    // Alerts explicitly disabled: the Telegram variables are not read at all.
+    assert!(matches!(config.alerts, AlertSetting::Disabled));
+    let config = load(&[
+        ("RETRY_BUDGET_MAX_TOKENS", "20"),
+        ("RETRY_BUDGET_TOKEN_RATIO", "0.5"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.budget,
+        Some(BudgetSetting {
+            max_tokens: 20,
+            token_ratio: 0.5
+        })
+    );
+}
+
+#[test]
+fn each_bad_value_names_its_variable_and_the_allowed_values() {
+    for (variable, value, allowed) in [
+        ("METRICS_ADDR", "localhost:9464", "IP:PORT"),
+        ("METRICS_ADDR", "", "IP:PORT"),
+        ("LOG_FORMAT", "xml", "text or json"),
+        ("LOG_FORMAT", "", "text or json"),
+        ("OPS_ALERTS_DISABLED", "maybe", "true or false"),
+        ("RETRY_BUDGET_MAX_TOKENS", "-1", "0 (budget off) to 1000"),
+        ("RETRY_BUDGET_MAX_TOKENS", "1001", "0 (budget off) to 1000"),
+        (
+            "RETRY_BUDGET_TOKEN_RATIO",
+            "0",
+            "greater than 0 and at most 1",
+        ),
+        (
+            "RETRY_BUDGET_TOKEN_RATIO",
+            "NaN",
+            "greater than 0 and at most 1",
+        ),
+        ("RUST_LOG", "=[", "log filter"),
+        ("MAX_RETRIES", "abc", "0 to 10"),
+        ("SIGNAL_REQUEST_TIMEOUT_SECONDS", "0", "1 to 300"),
+        ("OPS_ALERT_TIMEOUT_SECONDS", "0", "1 to 600"),
+    ] {
+        let found = problems(&[(variable, value)]);
+        assert_eq!(found.len(), 1, "{variable}={value:?}: {found:?}");
+        assert_eq!(found[0].0, variable);
+        assert!(found[0].1.contains(variable), "{}", found[0].1);
+        assert!(
+            found[0].1.contains(allowed),
+            "{variable}={value:?}: {}",
+            found[0].1
+        );
+    }
+}
+
+#[test]
+fn every_problem_of_every_crate_is_reported_at_once() {
+    let errors = DeliveryConfig::from_lookup(|k| match k {
+        "MAX_RETRIES" => Some("11".into()),
+        "SIGNAL_HMAC_SECRET" => Some("plain".into()),
+        "OPS_TELEGRAM_CHAT_ID" => Some("me".into()),
+        "LOG_FORMAT" => Some("xml".into()),
+        _ => None,
+    })
+    .unwrap_err();
+    let variables: Vec<&str> = errors.0.iter().map(|p| p.variable.as_str()).collect();
+    for expected in [
+        "MAX_RETRIES",
+        "SIGNAL_SERVER_URL",
+        "SIGNAL_HMAC_SECRET",
+        "OPS_TELEGRAM_BOT_TOKEN",
+        "OPS_TELEGRAM_CHAT_ID",
+        "LOG_FORMAT",
+    ] {
+        assert!(
+            variables.contains(&expected),
+            "{expected} missing from {variables:?}"
+        );
+    }
+    let text = errors.to_string();
+    assert!(
+        text.starts_with(&format!("{} configuration problem(s):", errors.0.len())),
+        "{text}"
+    );
+    // A missing Telegram credential says how to run without alerts, for development.
+    assert!(text.contains("OPS_ALERTS_DISABLED=true"), "{text}");
+    // Secrets are never echoed.
+    assert!(!text.contains("plain\""), "{text}");
+}
+
+#[test]
+fn describe_config_redacts_every_secret() {
+    let config = load(&[("OPS_TELEGRAM_BOT_TOKEN", "123456:AAH-secret-token-value")]).unwrap();
+    let text = signal_delivery::cli::describe_config(&config);
+    assert!(
+        text.contains("SIGNAL_HMAC_SECRET=<redacted: 1 key(s)>"),
+        "{text}"
+    );
+    assert!(text.contains("RETRY_BUDGET_MAX_TOKENS=100"), "{text}");
+    assert!(!text.contains("C2FVsBQIhrscChlQIMV"), "{text}");
+    assert!(!text.contains("AAH-secret-token-value"), "{text}");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("C2FVsBQIhrscChlQIMV") && !debug.contains("AAH-secret-token-value"),
+        "{debug}"
+    );
+}
