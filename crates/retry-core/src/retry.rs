@@ -311,7 +311,9 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
         };
         let server_hint = matches!(retryability, Retryability::RetryAfter(_));
         let attempt = self.attempt;
-        tracing::debug!(
+        // TRACE, not DEBUG: the caller's observer is where a retry is logged with
+        // its error (E needs no Display here), so a service logs one event per retry.
+        tracing::trace!(
             operation = self.operation,
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -334,7 +336,7 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
 
     fn give_up(&self, reason: GiveUpReason, error: E) -> Next<E> {
         let elapsed = self.elapsed();
-        tracing::debug!(
+        tracing::trace!(
             operation = self.operation,
             attempts = self.attempt,
             elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),

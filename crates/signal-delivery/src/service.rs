@@ -193,7 +193,9 @@ impl DeliveryService {
                 telemetry::record_delivered(elapsed);
                 inner.alerts.note_delivery_success();
                 tracing::info!(
+                    signal_id = %signal.id(),
                     outcome = "delivered",
+                    attempts,
                     status = receipt.status,
                     elapsed_ms = millis(elapsed),
                     "signal delivered"
