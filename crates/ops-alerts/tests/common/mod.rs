@@ -108,17 +108,60 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     }
 }
 
-/// Captures every event at every level (dependencies' too) on this thread
-/// while the guard lives; tests run on a current-thread runtime, so spawned
-/// tasks are captured as well.
-pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+thread_local! {
+    /// The buffer of the test running on this thread, if it captures logs.
+    static THREAD_LOG: std::cell::RefCell<Option<LogBuffer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes each event into the buffer of the thread that emitted it.
+struct ThreadWriter;
+
+impl io::Write for ThreadWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        THREAD_LOG.with(|log| {
+            if let Some(log) = log.borrow().as_ref() {
+                log.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stops capturing on this thread when dropped.
+pub struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        THREAD_LOG.with(|log| log.borrow_mut().take());
+    }
+}
+
+/// Captures every event at every level (dependencies' too) emitted on this
+/// thread while the guard lives; tests run on a current-thread runtime, so
+/// spawned tasks are captured as well.
+///
+/// One global subscriber routes events to per-thread buffers. A scoped
+/// `set_default` subscriber per test is not reliable when tests run in
+/// parallel: tracing caches each callsite's interest, and a callsite first
+/// hit on a thread without a subscriber could be cached as disabled, losing
+/// the event in another test (seen: one failure in a CI run).
+pub fn capture_logs() -> (LogBuffer, CaptureGuard) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadWriter)
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
     let buffer = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
+    THREAD_LOG.with(|log| *log.borrow_mut() = Some(buffer.clone()));
+    (buffer, CaptureGuard)
 }
 
 /// What Telegram shows of an HTML text: tags removed, entities decoded.
