@@ -9,8 +9,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Longest accepted signal id (the Standard Webhooks `webhook-id` limit).
-pub const MAX_ID_LEN: usize = 255;
+/// Longest accepted signal id: the `webhook-id` limit of the wire format.
+pub use hmac_client::MAX_ID_LEN;
 
 /// A validated trading signal, ready to be signed and posted.
 ///
@@ -172,14 +172,9 @@ impl fmt::Debug for Signal {
     }
 }
 
-/// Checks that `id` is a valid signal id (also usable on raw input).
-pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+/// Checks that `id` is a valid signal id. The signal id is the `webhook-id`,
+/// so the wire format's rule is the only rule (one definition, in `hmac-client`).
+pub use hmac_client::is_valid_id;
 
 /// Best-effort id of a rejected input, so its failure report can name it.
 /// Returns the id only when it is itself valid: an invalid id is never echoed
