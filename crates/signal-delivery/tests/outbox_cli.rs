@@ -39,6 +39,8 @@ fn command(server_url: &str, outbox: &Path, args: &[&str]) -> Command {
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // Coverage runs (cargo llvm-cov) tell the child where to write its profile.
+        .envs(std::env::vars().filter(|(k, _)| k.starts_with("LLVM_PROFILE")))
         .env("SIGNAL_SERVER_URL", server_url)
         .env("SIGNAL_HMAC_SECRET", support::SECRET)
         .env("OPS_ALERTS_DISABLED", "true")
