@@ -88,7 +88,8 @@
 //! ```
 //!
 //! The database path comes from [`OUTBOX_PATH_ENV`] (`OUTBOX_PATH`), default
-//! [`DEFAULT_OUTBOX_PATH`]; see [`outbox_path_from_env`].
+//! [`DEFAULT_OUTBOX_PATH`]; signal-delivery's configuration reads and
+//! validates it (an empty value is an error, not the default).
 //!
 //! # Example
 //!
@@ -136,7 +137,7 @@ mod sqlite;
 mod state;
 mod time;
 
-pub use config::{DEFAULT_OUTBOX_PATH, OUTBOX_PATH_ENV, outbox_path, outbox_path_from_env};
+pub use config::{DEFAULT_OUTBOX_PATH, OUTBOX_PATH_ENV};
 pub use error::OutboxError;
 pub use outbox::Outbox;
 pub use outcome::Outcome;
