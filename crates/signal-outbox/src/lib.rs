@@ -87,8 +87,8 @@
 //! .await??;
 //! ```
 //!
-//! The database path comes from [`OUTBOX_PATH_ENV`] (`OUTBOX_PATH`), default
-//! [`DEFAULT_OUTBOX_PATH`]; signal-delivery's configuration reads and
+//! The database path comes from `OUTBOX_PATH` (default `./signal-outbox.db`);
+//! the `signal-config` crate reads and
 //! validates it (an empty value is an error, not the default).
 //!
 //! # Example
@@ -124,7 +124,6 @@
 //! ```
 
 mod codec;
-mod config;
 mod diagnose;
 mod error;
 mod hash;
@@ -137,7 +136,6 @@ mod sqlite;
 mod state;
 mod time;
 
-pub use config::{DEFAULT_OUTBOX_PATH, OUTBOX_PATH_ENV};
 pub use error::OutboxError;
 pub use outbox::Outbox;
 pub use outcome::Outcome;

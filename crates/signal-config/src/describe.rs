@@ -1,0 +1,126 @@
+//! The `check-config` listing: every effective setting as a `NAME=value`
+//! line, in the order of docs/configuration.md, secrets redacted. A setting
+//! that is unset and has no default is a `# NAME unset (...)` comment, so the
+//! output can be pasted into an environment file as it is.
+
+use std::fmt::Write as _;
+
+use crate::names::*;
+use crate::{AlertSetting, DeliveryConfig, SecretSource};
+
+/// What a redacted secret is replaced with.
+const REDACTED: &str = "[REDACTED]";
+
+/// The effective configuration, one `NAME=value` per line.
+///
+/// ```
+/// let config = signal_config::DeliveryConfig::from_lookup(|name| match name {
+///     "SIGNAL_SERVER_URL" => Some("https://signals.example.com/v1?api_key=hunter2".to_owned()),
+///     "SIGNAL_HMAC_SECRET" => Some("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned()),
+///     "OPS_ALERTS_DISABLED" => Some("true".to_owned()),
+///     _ => None,
+/// })?;
+/// let listing = signal_config::describe(&config);
+/// assert!(listing.contains("MAX_RETRIES=5\n"));
+/// assert!(listing.contains("SIGNAL_HMAC_SECRET=[REDACTED]"));
+/// assert!(!listing.contains("hunter2"));
+/// assert!(!listing.contains("C2FVsBQIhrscChlQIMV"));
+/// # Ok::<(), signal_config::ConfigErrors>(())
+/// ```
+pub fn describe(config: &DeliveryConfig) -> String {
+    let mut out = Listing::default();
+    let client = &config.client;
+    out.set(SIGNAL_SERVER_URL, redact_url(&client.server_url));
+    out.set(
+        SIGNAL_HMAC_SECRET,
+        format!("{REDACTED} ({} key(s))", client.keys.len()),
+    );
+    out.set(SIGNAL_REQUEST_TIMEOUT_SECONDS, client.request_timeout.as_secs());
+    out.set(SIGNAL_MAX_BYTES, config.input.max_signal_bytes);
+    out.set(SEND_SHUTDOWN_GRACE_SECONDS, config.input.shutdown_grace.as_secs());
+
+    let retry = &config.retry;
+    out.set(MAX_RETRIES, retry.max_retries());
+    out.set(RETRY_DELAY_SECONDS, retry.base_delay().as_secs_f64());
+    out.set(RETRY_BACKOFF_MULTIPLIER, retry.backoff_multiplier());
+    out.set(RETRY_MAX_DELAY_SECONDS, retry.max_delay().as_secs_f64());
+    out.set(RETRY_MAX_ELAPSED_SECONDS, retry.max_elapsed().as_secs_f64());
+    out.set(RETRY_JITTER, retry.jitter());
+    for (name, value) in crate::budget::describe(config.budget.as_ref()) {
+        out.set(name, value);
+    }
+
+    match &config.alerts {
+        AlertSetting::Disabled => out.set(OPS_ALERTS_DISABLED, true),
+        AlertSetting::Telegram(alerts) => {
+            out.set(OPS_ALERTS_DISABLED, false);
+            out.set(OPS_TELEGRAM_BOT_TOKEN, REDACTED);
+            out.set(OPS_TELEGRAM_CHAT_ID, alerts.chat());
+            out.set(OPS_TELEGRAM_API_URL, redact_url(alerts.api_url()));
+            match alerts.thread_id() {
+                Some(thread) => out.set(OPS_TELEGRAM_THREAD_ID, thread),
+                None => out.unset(OPS_TELEGRAM_THREAD_ID, "alerts go to the main chat"),
+            }
+            out.set(OPS_ALERT_COOLDOWN_SECONDS, alerts.cooldown().as_secs());
+            out.set(OPS_ALERT_TIMEOUT_SECONDS, alerts.alert_timeout().as_secs());
+            out.set(OPS_ALERT_ESCALATE_AFTER, alerts.escalate_after());
+        }
+    }
+    for (name, source) in &config.secret_sources {
+        if let SecretSource::File(path) = source {
+            out.set(&format!("{name}_FILE"), path);
+        }
+    }
+
+    let telemetry = &config.telemetry;
+    match telemetry.metrics_addr {
+        Some(addr) => out.set(METRICS_ADDR, addr),
+        None => out.unset(METRICS_ADDR, "no metrics endpoint"),
+    }
+    out.set(LOG_FORMAT, telemetry.log_format.as_str());
+    out.set(RUST_LOG, &telemetry.log_filter);
+
+    let outbox = &config.outbox;
+    out.set(OUTBOX_PATH, outbox.path.display());
+    out.set(OUTBOX_LEASE_SECONDS, outbox.lease.as_secs());
+    out.set(OUTBOX_POLL_INTERVAL_MS, outbox.poll_interval.as_millis());
+    out.set(OUTBOX_BATCH_SIZE, outbox.batch_size);
+    for warning in &config.warnings {
+        out.comment(&format!("warning: {warning}"));
+    }
+    out.0
+}
+
+/// The listing being written.
+#[derive(Default)]
+struct Listing(String);
+
+impl Listing {
+    fn set(&mut self, name: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.0, "{name}={value}");
+    }
+
+    fn unset(&mut self, name: &str, meaning: &str) {
+        let _ = writeln!(self.0, "# {name} unset ({meaning})");
+    }
+
+    fn comment(&mut self, text: &str) {
+        let _ = writeln!(self.0, "# {text}");
+    }
+}
+
+/// A URL as shown: every query value replaced, userinfo never shown.
+fn redact_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if shown.query().is_some() {
+        let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        shown.set_query(None);
+        let mut pairs = shown.query_pairs_mut();
+        for name in names {
+            pairs.append_pair(&name, "REDACTED");
+        }
+    }
+    shown.to_string()
+}

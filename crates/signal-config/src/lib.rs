@@ -1,0 +1,210 @@
+//! The environment of the `signal-delivery` commands, read once at start-up
+//! and validated before anything is sent.
+//!
+//! Every problem of every variable is collected before returning, so one run
+//! shows the operator the whole list. A variable that is **unset** takes its
+//! default; a variable that is **set** (the empty string included) must be
+//! valid: nothing is silently defaulted. Secrets are never echoed, and each
+//! may come from a file (`NAME_FILE`, see [`Env`]).
+//!
+//! The lower crates take values (`retry-core`'s policy, `hmac-client`'s
+//! client configuration, `ops-alerts`' alert configuration); this crate owns
+//! the variable names (see [`names`]) and the `check-config` listing
+//! ([`describe`]).
+//!
+//! ```
+//! use signal_config::{AlertSetting, DeliveryConfig};
+//!
+//! let env = |name: &str| match name {
+//!     "SIGNAL_SERVER_URL" => Some("http://127.0.0.1:8080/signals".to_owned()),
+//!     "SIGNAL_HMAC_SECRET" => Some("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned()),
+//!     "OPS_ALERTS_DISABLED" => Some("true".to_owned()),
+//!     _ => None,
+//! };
+//! let config = DeliveryConfig::from_lookup(env)?;
+//! assert!(matches!(config.alerts, AlertSetting::Disabled));
+//! assert_eq!(config.input.max_signal_bytes, 1024 * 1024);
+//!
+//! // Every problem at once, each naming its variable.
+//! let bad = |name: &str| match name {
+//!     "MAX_RETRIES" => Some("11".to_owned()),
+//!     "LOG_FORMAT" => Some("xml".to_owned()),
+//!     other => env(other),
+//! };
+//! let errors = DeliveryConfig::from_lookup(bad).unwrap_err();
+//! assert_eq!(errors.0.len(), 2);
+//! assert!(errors.to_string().contains("MAX_RETRIES"));
+//! assert!(errors.to_string().contains("LOG_FORMAT"));
+//! # Ok::<(), signal_config::ConfigErrors>(())
+//! ```
+
+mod budget;
+mod describe;
+mod env;
+pub mod names;
+mod outbox;
+mod problem;
+mod send;
+mod telemetry;
+mod values;
+
+use hmac_client::ClientConfig;
+use ops_alerts::{AlertConfig, AlertConfigErrorKind};
+use retry_core::RetryPolicy;
+
+pub use budget::{BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting};
+pub use describe::describe;
+pub use env::{Env, MAX_SECRET_FILE_BYTES, SecretSource};
+pub use outbox::{DEFAULT_OUTBOX_PATH, OutboxSettings};
+pub use problem::{ConfigErrors, ConfigProblem, ConfigWarning};
+pub use send::{
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SIGNAL_MAX_BYTES, InputSettings, MAX_SHUTDOWN_GRACE_SECONDS,
+    MAX_SIGNAL_MAX_BYTES, MIN_SIGNAL_MAX_BYTES,
+};
+pub use telemetry::{DEFAULT_LOG_FILTER, LogFormat, TelemetrySettings};
+
+/// Whether alerts go to Telegram or only to the log.
+#[derive(Debug, Clone)]
+pub enum AlertSetting {
+    /// Alerts are sent to Telegram with this configuration.
+    Telegram(AlertConfig),
+    /// `OPS_ALERTS_DISABLED=true`: alerts are ERROR log lines only. Only for
+    /// development: in production nobody reads those at 3 a.m.
+    Disabled,
+}
+
+/// Everything the commands need, validated.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// The retry schedule for `post_signal`.
+    pub retry: RetryPolicy,
+    /// The signal server and its signing keys.
+    pub client: ClientConfig,
+    /// Where alerts go.
+    pub alerts: AlertSetting,
+    /// The shared retry budget; `None` when it is off.
+    pub budget: Option<BudgetSetting>,
+    /// Logs and metrics.
+    pub telemetry: TelemetrySettings,
+    /// The input side of `send` and `enqueue`.
+    pub input: InputSettings,
+    /// The durable outbox (`enqueue`, `run`, `outbox`).
+    pub outbox: OutboxSettings,
+    /// Where each secret came from (variable or file), for `check-config`.
+    pub secret_sources: Vec<(&'static str, SecretSource)>,
+    /// Unknown variables that look like ours (probably typos).
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl DeliveryConfig {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// Every problem found, at once.
+    pub fn from_env() -> Result<DeliveryConfig, ConfigErrors> {
+        DeliveryConfig::from_source(Env::from_process())
+    }
+
+    /// Reads the configuration through `lookup` (testable without touching
+    /// the process environment).
+    ///
+    /// # Errors
+    /// Every problem found, at once.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<DeliveryConfig, ConfigErrors> {
+        DeliveryConfig::from_source(Env::from_lookup(lookup))
+    }
+
+    /// Reads the configuration from an [`Env`].
+    ///
+    /// # Errors
+    /// Every problem found, at once.
+    pub fn from_source(mut env: Env<'_>) -> Result<DeliveryConfig, ConfigErrors> {
+        let mut problems = env.take_problems();
+        let lookup = |name: &str| env.get(name);
+
+        let retry = RetryPolicy::from_lookup(lookup)
+            .map_err(|errors| {
+                problems.extend(errors.iter().map(|e| {
+                    ConfigProblem::new(e.variable().unwrap_or(e.field()), e.to_string())
+                }));
+            })
+            .ok();
+
+        let client = ClientConfig::from_lookup(lookup)
+            .map_err(|errors| {
+                problems.extend(
+                    errors
+                        .iter()
+                        .map(|e| ConfigProblem::new(e.variable(), e.to_string())),
+                );
+            })
+            .ok();
+
+        let alerts = match values::parse_bool(&lookup, names::OPS_ALERTS_DISABLED) {
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+            Ok(Some(true)) => Some(AlertSetting::Disabled),
+            Ok(Some(false) | None) => AlertConfig::from_lookup(lookup)
+                .map_err(|errors| {
+                    problems.extend(errors.iter().map(|e| {
+                        let message = if e.kind() == AlertConfigErrorKind::Missing {
+                            format!(
+                                "{e} (alerts are required; {}=true turns them into log lines, for development only)",
+                                names::OPS_ALERTS_DISABLED
+                            )
+                        } else {
+                            e.to_string()
+                        };
+                        ConfigProblem::new(e.variable(), message)
+                    }));
+                })
+                .ok()
+                .map(AlertSetting::Telegram),
+        };
+
+        let budget = budget::parse_budget(&lookup)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let telemetry = TelemetrySettings::from_lookup(&lookup)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let input = InputSettings::from_lookup(&lookup)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let outbox = OutboxSettings::from_lookup(lookup)
+            .map_err(|p| problems.extend(p))
+            .ok();
+
+        let secret_sources = names::SECRETS
+            .iter()
+            .map(|name| (*name, env.source(name)))
+            .collect();
+        let warnings = env.warnings().to_vec();
+        match (retry, client, alerts, budget, telemetry, input, outbox) {
+            (
+                Some(retry),
+                Some(client),
+                Some(alerts),
+                Some(budget),
+                Some(telemetry),
+                Some(input),
+                Some(outbox),
+            ) if problems.is_empty() => Ok(DeliveryConfig {
+                retry,
+                client,
+                alerts,
+                budget,
+                telemetry,
+                input,
+                outbox,
+                secret_sources,
+                warnings,
+            }),
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
