@@ -88,7 +88,6 @@ pub(crate) fn parse_budget(
     }
 }
 
-
 /// The budget's lines of the `check-config` listing.
 pub(crate) fn describe(budget: Option<&BudgetSetting>) -> Vec<(&'static str, String)> {
     match budget {

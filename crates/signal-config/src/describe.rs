@@ -35,9 +35,15 @@ pub fn describe(config: &DeliveryConfig) -> String {
         SIGNAL_HMAC_SECRET,
         format!("{REDACTED} ({} key(s))", client.keys.len()),
     );
-    out.set(SIGNAL_REQUEST_TIMEOUT_SECONDS, client.request_timeout.as_secs());
+    out.set(
+        SIGNAL_REQUEST_TIMEOUT_SECONDS,
+        client.request_timeout.as_secs(),
+    );
     out.set(SIGNAL_MAX_BYTES, config.input.max_signal_bytes);
-    out.set(SEND_SHUTDOWN_GRACE_SECONDS, config.input.shutdown_grace.as_secs());
+    out.set(
+        SEND_SHUTDOWN_GRACE_SECONDS,
+        config.input.shutdown_grace.as_secs(),
+    );
 
     let retry = &config.retry;
     out.set(MAX_RETRIES, retry.max_retries());

@@ -34,9 +34,12 @@ pub enum SecretSource {
     File(String),
 }
 
+/// A raw variable source: a name in, its value out (`None`: unset).
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// The variables, with secret files read and the rules above checked.
 pub struct Env<'a> {
-    raw: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    raw: Lookup<'a>,
     secrets: HashMap<&'static str, Option<String>>,
     sources: HashMap<&'static str, SecretSource>,
     problems: Vec<ConfigProblem>,
@@ -192,8 +195,11 @@ fn read_secret_file(variable: &str, path: &str) -> Result<String, ConfigProblem>
         )));
     }
     let file = Path::new(path);
-    let meta = std::fs::metadata(file)
-        .map_err(|e| problem(format!("cannot read {variable}={path}: {e}; check the path and that this user may read it")))?;
+    let meta = std::fs::metadata(file).map_err(|e| {
+        problem(format!(
+            "cannot read {variable}={path}: {e}; check the path and that this user may read it"
+        ))
+    })?;
     if !meta.is_file() {
         return Err(problem(format!(
             "{variable}={path} is not a regular file; expected the path of a file holding the secret"
@@ -205,8 +211,11 @@ fn read_secret_file(variable: &str, path: &str) -> Result<String, ConfigProblem>
             meta.len()
         )));
     }
-    let bytes = std::fs::read(file)
-        .map_err(|e| problem(format!("cannot read {variable}={path}: {e}; check the path and that this user may read it")))?;
+    let bytes = std::fs::read(file).map_err(|e| {
+        problem(format!(
+            "cannot read {variable}={path}: {e}; check the path and that this user may read it"
+        ))
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         problem(format!(
             "{variable}={path} is not UTF-8 text; expected the secret as text"
@@ -235,8 +244,14 @@ mod tests {
         let path = path.to_str().unwrap().to_owned();
         let mut env = env(&[("OPS_TELEGRAM_BOT_TOKEN_FILE", &path)]);
         assert!(env.take_problems().is_empty());
-        assert_eq!(env.get("OPS_TELEGRAM_BOT_TOKEN").as_deref(), Some("123:abc"));
-        assert_eq!(env.source("OPS_TELEGRAM_BOT_TOKEN"), SecretSource::File(path));
+        assert_eq!(
+            env.get("OPS_TELEGRAM_BOT_TOKEN").as_deref(),
+            Some("123:abc")
+        );
+        assert_eq!(
+            env.source("OPS_TELEGRAM_BOT_TOKEN"),
+            SecretSource::File(path)
+        );
     }
 
     #[test]
@@ -247,7 +262,11 @@ mod tests {
         ]);
         let problems = env.take_problems();
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("both SIGNAL_HMAC_SECRET and SIGNAL_HMAC_SECRET_FILE"));
+        assert!(
+            problems[0]
+                .message
+                .contains("both SIGNAL_HMAC_SECRET and SIGNAL_HMAC_SECRET_FILE")
+        );
         assert!(!problems[0].message.contains("whsec_x"));
         assert_eq!(env.get("SIGNAL_HMAC_SECRET"), None);
     }
@@ -270,7 +289,11 @@ mod tests {
             let problems = env.take_problems();
             assert_eq!(problems.len(), 1, "{path}");
             assert_eq!(problems[0].variable, "OPS_TELEGRAM_BOT_TOKEN_FILE");
-            assert!(problems[0].message.contains(needle), "{path}: {}", problems[0]);
+            assert!(
+                problems[0].message.contains(needle),
+                "{path}: {}",
+                problems[0]
+            );
         }
     }
 
@@ -279,13 +302,20 @@ mod tests {
         let mut env = env(&[("RETRY_BUDGET_MAX_TOKENS", "")]);
         let problems = env.take_problems();
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("RETRY_BUDGET_PERCENT"), "{}", problems[0]);
+        assert!(
+            problems[0].message.contains("RETRY_BUDGET_PERCENT"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
     fn unknown_variables_get_a_suggestion() {
         let warning = unknown_variable("SIGNAL_HMAC_SECRETS");
-        assert!(warning.0.contains("did you mean SIGNAL_HMAC_SECRET?"), "{warning}");
+        assert!(
+            warning.0.contains("did you mean SIGNAL_HMAC_SECRET?"),
+            "{warning}"
+        );
         let warning = unknown_variable("OPS_SOMETHING_ELSE_ENTIRELY");
         assert!(!warning.0.contains("did you mean"), "{warning}");
     }

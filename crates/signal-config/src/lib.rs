@@ -124,13 +124,14 @@ impl DeliveryConfig {
         let mut problems = env.take_problems();
         let lookup = |name: &str| env.get(name);
 
-        let retry = RetryPolicy::from_lookup(lookup)
-            .map_err(|errors| {
-                problems.extend(errors.iter().map(|e| {
-                    ConfigProblem::new(e.variable().unwrap_or(e.field()), e.to_string())
-                }));
-            })
-            .ok();
+        let retry =
+            RetryPolicy::from_lookup(lookup)
+                .map_err(|errors| {
+                    problems.extend(errors.iter().map(|e| {
+                        ConfigProblem::new(e.variable().unwrap_or(e.field()), e.to_string())
+                    }));
+                })
+                .ok();
 
         let client = ClientConfig::from_lookup(lookup)
             .map_err(|errors| {

@@ -87,11 +87,17 @@ mod tests {
     #[test]
     fn defaults_and_bounds() {
         assert_eq!(read(&[]).unwrap(), InputSettings::default());
-        let s = read(&[("SIGNAL_MAX_BYTES", "1024"), ("SEND_SHUTDOWN_GRACE_SECONDS", "0")]).unwrap();
+        let s = read(&[
+            ("SIGNAL_MAX_BYTES", "1024"),
+            ("SEND_SHUTDOWN_GRACE_SECONDS", "0"),
+        ])
+        .unwrap();
         assert_eq!(s.max_signal_bytes, 1024);
         assert_eq!(s.shutdown_grace, Duration::ZERO);
         assert_eq!(
-            read(&[("SIGNAL_MAX_BYTES", "16777216")]).unwrap().max_signal_bytes,
+            read(&[("SIGNAL_MAX_BYTES", "16777216")])
+                .unwrap()
+                .max_signal_bytes,
             16 * 1024 * 1024
         );
         for (name, bad) in [

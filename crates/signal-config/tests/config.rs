@@ -73,7 +73,11 @@ fn each_bad_value_names_its_variable_and_the_allowed_values() {
         ("LOG_FORMAT", "", "text or json"),
         ("OPS_ALERTS_DISABLED", "maybe", "true or false"),
         ("RETRY_BUDGET_MAX_TOKENS", "100", "RETRY_BUDGET_PERCENT"),
-        ("RETRY_BUDGET_TOKEN_RATIO", "", "RETRY_BUDGET_MIN_PER_SECOND"),
+        (
+            "RETRY_BUDGET_TOKEN_RATIO",
+            "",
+            "RETRY_BUDGET_MIN_PER_SECOND",
+        ),
         ("SIGNAL_MAX_BYTES", "512", "1024 (1 KiB) to 16777216"),
         ("SEND_SHUTDOWN_GRACE_SECONDS", "x", "0 to 300"),
         ("RUST_LOG", "=[", "log filter"),
@@ -132,7 +136,10 @@ fn every_problem_of_every_crate_is_reported_at_once() {
 fn describe_lists_every_setting_with_secrets_redacted() {
     let config = load(&[
         ("OPS_TELEGRAM_BOT_TOKEN", "123456:AAH-secret-token-value"),
-        ("SIGNAL_SERVER_URL", "https://signals.example.com/v1?api_key=hunter2&x=1"),
+        (
+            "SIGNAL_SERVER_URL",
+            "https://signals.example.com/v1?api_key=hunter2&x=1",
+        ),
         ("RUST_LOG", "debug"),
     ])
     .unwrap();
@@ -183,7 +190,13 @@ fn secrets_come_from_files() {
     let config = DeliveryConfig::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap();
     assert_eq!(config.client.keys.len(), 1);
     let text = signal_config::describe(&config);
-    assert!(text.contains(&format!("SIGNAL_HMAC_SECRET_FILE={secret}\n")), "{text}");
-    assert!(text.contains(&format!("OPS_TELEGRAM_BOT_TOKEN_FILE={token}\n")), "{text}");
+    assert!(
+        text.contains(&format!("SIGNAL_HMAC_SECRET_FILE={secret}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("OPS_TELEGRAM_BOT_TOKEN_FILE={token}\n")),
+        "{text}"
+    );
     assert!(!text.contains("AAH-from-a-file"), "{text}");
 }

@@ -39,21 +39,18 @@
 //! ```
 
 pub mod batch;
-pub mod cli;
-mod config;
-mod outbox_cli;
+pub mod enqueue;
 mod outcome;
 mod service;
 mod signal;
 pub mod telemetry;
 pub mod worker;
 
-pub use config::{
-    ALERTS_DISABLED, AlertSetting, BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting,
-    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR,
-    OUTBOX_BATCH_SIZE, OUTBOX_LEASE_SECONDS, OUTBOX_PATH, OUTBOX_POLL_INTERVAL_MS, OutboxSettings,
-    RUST_LOG,
-};
 pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
 pub use service::{BuildError, DeliveryService};
 pub use signal::{MAX_ID_LEN, Side, Signal, SignalError, id_hint, is_valid_id};
+/// The configuration, read from the environment (re-exported from `signal-config`).
+pub use signal_config::{
+    AlertSetting, BudgetSetting, ConfigErrors, ConfigProblem, DeliveryConfig, InputSettings,
+    LogFormat, OutboxSettings, TelemetrySettings,
+};

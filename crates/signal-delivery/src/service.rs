@@ -1,12 +1,12 @@
 //! The delivery service: one signal in, exactly one outcome out.
 
-use crate::config::{AlertSetting, DeliveryConfig};
 use crate::outcome::{Delivered, DeliveryError, DeliveryResult};
 use crate::signal::{self, Signal};
 use crate::telemetry::{self, DeliveryObserver, POST_SIGNAL, RetryListener};
 use hmac_client::{ClientBuildError, SignalClient};
 use ops_alerts::{AlertOutcome, Attempts, OpsAlertService};
 use retry_core::{Retry, RetryBudget, RetryPolicy, TokioClock, TokioSleeper};
+use signal_config::{AlertSetting, DeliveryConfig};
 use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::Instrument;

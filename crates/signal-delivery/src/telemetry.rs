@@ -2,11 +2,11 @@
 //!
 //! Metric names are constants here so tests, docs and dashboards agree.
 
-use crate::config::LogFormat;
 use crate::outcome::FailureReason;
 use hmac_client::PostError;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use retry_core::{GiveUpEvent, RetryEvent, RetryObserver};
+use signal_config::LogFormat;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -43,13 +43,17 @@ pub struct MetricsError {
     reason: String,
 }
 
+/// A health probe for `/healthz`: true while the process can do its work.
+pub type HealthCheck = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Installs the global Prometheus recorder and serves `/metrics` and
 /// `/healthz` on `addr` with a small axum server (the exporter's own listener
 /// cannot add routes). `/healthz` answers 200 `ok` while `healthy` returns
-/// true, 503 otherwise. Must be called inside a tokio runtime.
-pub async fn serve_metrics_and_health(
+/// true, 503 otherwise. Histogram upkeep runs every 5 s in the background.
+/// Must be called inside a tokio runtime.
+pub async fn serve_metrics(
     addr: SocketAddr,
-    healthy: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
+    healthy: HealthCheck,
 ) -> Result<metrics_exporter_prometheus::PrometheusHandle, MetricsError> {
     use axum::http::StatusCode;
     use axum::routing::get;
@@ -84,28 +88,14 @@ pub async fn serve_metrics_and_health(
             tracing::error!(error = %e, "metrics endpoint stopped");
         }
     });
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
     Ok(handle)
-}
-
-/// Serves Prometheus `/metrics` on `addr` and installs the global recorder.
-/// Must be called inside a tokio runtime.
-pub fn serve_metrics(addr: SocketAddr) -> Result<(), MetricsError> {
-    let fail = |reason: String| MetricsError { addr, reason };
-    // Bind first so an address in use is reported as such, synchronously.
-    std::net::TcpListener::bind(addr)
-        .map_err(|e| fail(e.to_string()))
-        .map(drop)?;
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets_for_metric(
-            Matcher::Full(DELIVERY_SECONDS.to_owned()),
-            &DELIVERY_BUCKETS,
-        )
-        .map_err(|e| fail(e.to_string()))?
-        .install()
-        .map_err(|e| fail(e.to_string()))?;
-    describe();
-    Ok(())
 }
 
 /// Registers help texts (shown by Prometheus as `# HELP`).
@@ -224,16 +214,21 @@ impl RetryObserver<PostError> for DeliveryObserver<'_> {
 }
 
 /// Installs the global log subscriber: human-readable or JSON, level from
-/// `RUST_LOG` (default `info`), always on standard error so standard output
-/// stays machine-readable.
-pub fn init_logging(format: LogFormat) {
+/// `RUST_LOG` (already validated by the configuration), always on standard
+/// error so standard output stays machine-readable. Colours only when
+/// standard error is a terminal and `NO_COLOR` is unset.
+pub fn init_logging(settings: &signal_config::TelemetrySettings) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&settings.log_filter)
+        .unwrap_or_else(|_| EnvFilter::new(signal_config::DEFAULT_LOG_FILTER));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // A second initialisation (tests, embedding) keeps the first subscriber.
-    let _ = match format {
+    let _ = match settings.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };

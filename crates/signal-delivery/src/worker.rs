@@ -45,7 +45,6 @@
 //! still holds ([`Outbox::release_all`]), and flushes pending alert
 //! summaries.
 
-use crate::config::OutboxSettings;
 use crate::outcome::DeliveryError;
 use crate::service::DeliveryService;
 use crate::signal::Signal;
@@ -54,6 +53,7 @@ use bytes::Bytes;
 use retry_core::{
     Classify, RetryDecision, SplitMix64, calculate_backoff_delay, decide_after_failure,
 };
+use signal_config::OutboxSettings;
 use signal_outbox::{Claimed, DeadReason, Outbox, OutboxError, Outcome, UnixMillis, now_millis};
 use std::future::Future;
 use std::sync::Arc;

@@ -28,9 +28,13 @@ fn free_addr() -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_the_delivery_counters() {
     let addr = free_addr();
-    signal_delivery::telemetry::serve_metrics(addr).unwrap();
+    let healthy: signal_delivery::telemetry::HealthCheck = std::sync::Arc::new(|| true);
+    signal_delivery::telemetry::serve_metrics(addr, healthy.clone())
+        .await
+        .unwrap();
     // A second exporter on the same address is a clear error, not a panic.
-    let err = signal_delivery::telemetry::serve_metrics(addr)
+    let err = signal_delivery::telemetry::serve_metrics(addr, healthy)
+        .await
         .unwrap_err()
         .to_string();
     assert!(

@@ -9,36 +9,14 @@ use loopback_fakes::signal_server::{FakeSignalServer, Reply};
 use loopback_fakes::telegram::FakeBotApi;
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-const TOKEN: &str = "123456:AAH-secret-token-value-for-cli-test";
+mod common;
 
-/// The binary built by `cargo test --workspace` next to this test; built on
-/// demand when only this package is tested.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(format!("signal-delivery{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--package",
-                "signal-delivery",
-                "--bin",
-                "signal-delivery",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building signal-delivery failed");
-    }
-    path
-}
+use common::{BIN, SECRET, TOKEN};
 
 fn run(vars: &[(&str, String)], args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(binary())
+    let mut child = Command::new(BIN)
         .args(args)
         .env_clear()
         // Coverage runs (cargo llvm-cov) tell the child where to write its profile.

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+mod common;
 
 use loopback_fakes::signal_server::{FakeSignalServer, Reply};
 use signal_outbox::{Outbox, SqliteOutbox, State};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_signal-delivery");
+use common::BIN;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -42,10 +42,10 @@ fn command(server_url: &str, outbox: &Path, args: &[&str]) -> Command {
         // Coverage runs (cargo llvm-cov) tell the child where to write its profile.
         .envs(std::env::vars().filter(|(k, _)| k.starts_with("LLVM_PROFILE")))
         .env("SIGNAL_SERVER_URL", server_url)
-        .env("SIGNAL_HMAC_SECRET", support::SECRET)
+        .env("SIGNAL_HMAC_SECRET", common::SECRET)
         .env("OPS_ALERTS_DISABLED", "true")
         .env("OUTBOX_PATH", outbox)
-        .env("RETRY_BUDGET_MAX_TOKENS", "0")
+        .env("RETRY_BUDGET", "off")
         .env("RETRY_DELAY_SECONDS", "1")
         .env("RETRY_MAX_DELAY_SECONDS", "2")
         .env("RETRY_JITTER", "none")
@@ -123,7 +123,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 async fn server() -> FakeSignalServer {
-    FakeSignalServer::start(hmac_client::SigningKeys::parse(support::SECRET).unwrap())
+    FakeSignalServer::start(hmac_client::SigningKeys::parse(common::SECRET).unwrap())
         .await
         .unwrap()
 }
@@ -150,7 +150,7 @@ async fn crash_test_sigkill_at_random_moments_loses_nothing() {
     let log = dir.join("worker.log");
 
     let input: String = (0..SIGNALS)
-        .map(|i| support::signal_json(&format!("crash-{i:04}")) + "\n")
+        .map(|i| common::signal_json(&format!("crash-{i:04}")) + "\n")
         .collect();
     let output = enqueue(command(&server.url(), &db, &["enqueue"]), &input);
     assert_eq!(
@@ -255,7 +255,7 @@ async fn sigterm_finishes_attempts_in_flight_and_leaves_nothing_claimed() {
     let db = dir.join("outbox.db");
     let log = dir.join("worker.log");
     let input: String = (0..20)
-        .map(|i| support::signal_json(&format!("term-{i:02}")) + "\n")
+        .map(|i| common::signal_json(&format!("term-{i:02}")) + "\n")
         .collect();
     let output = enqueue(command(&server.url(), &db, &["enqueue"]), &input);
     assert_eq!(output.status.code(), Some(0));
@@ -331,8 +331,8 @@ fn enqueue_acknowledges_each_line_after_commit_with_its_outcome() {
     let dir = temp_dir("acks");
     let db = dir.join("outbox.db");
     let url = "http://127.0.0.1:9/signals";
-    let a = support::signal_json("ack-a");
-    let b = support::signal_json("ack-b");
+    let a = common::signal_json("ack-a");
+    let b = common::signal_json("ack-b");
 
     let output = enqueue(command(url, &db, &["enqueue"]), &format!("{a}\n{b}\n"));
     assert_eq!(output.status.code(), Some(0));
@@ -416,7 +416,7 @@ async fn run_serves_metrics_with_outbox_depth_and_healthz() {
     let db = dir.join("outbox.db");
     let log = dir.join("worker.log");
     let input: String = (0..3)
-        .map(|i| support::signal_json(&format!("metric-{i}")) + "\n")
+        .map(|i| common::signal_json(&format!("metric-{i}")) + "\n")
         .collect();
     assert_eq!(
         enqueue(command(&server.url(), &db, &["enqueue"]), &input)
@@ -484,7 +484,7 @@ async fn sigterm_while_busy_stops_claiming_and_records_every_attempt() {
     let db = dir.join("outbox.db");
     let log = dir.join("worker.log");
     let input: String = (0..SIGNALS)
-        .map(|i| support::signal_json(&format!("busy-{i:04}")) + "\n")
+        .map(|i| common::signal_json(&format!("busy-{i:04}")) + "\n")
         .collect();
     assert_eq!(
         enqueue(command(&server.url(), &db, &["enqueue"]), &input)

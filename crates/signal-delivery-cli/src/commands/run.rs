@@ -1,0 +1,80 @@
+//! `signal-delivery run`: the outbox worker, until SIGTERM or SIGINT.
+
+use super::termination;
+use crate::args::RunArgs;
+use crate::exit;
+use signal_delivery::worker::{Worker, WorkerSettings};
+use signal_delivery::{DeliveryConfig, DeliveryService, telemetry};
+use signal_outbox::{Outbox, SqliteOutbox};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Runs the worker; exits 0 after a graceful shutdown.
+pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode {
+    if args.metrics_addr.is_some() {
+        config.telemetry.metrics_addr = args.metrics_addr;
+    }
+    telemetry::init_logging(&config.telemetry);
+    let path = args
+        .outbox
+        .outbox
+        .unwrap_or_else(|| config.outbox.path.clone());
+    let outbox: Arc<dyn Outbox> = match SqliteOutbox::open(&path) {
+        Ok(outbox) => Arc::new(outbox),
+        Err(e) => return exit::usage(format_args!("{e}\nThe worker did not start.")),
+    };
+    let shutdown = match termination().await {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            return exit::usage(format_args!(
+                "cannot install the SIGTERM/SIGINT handlers: {e}"
+            ));
+        }
+    };
+    let service = match DeliveryService::new(&config) {
+        Ok(service) => service,
+        Err(e) => return exit::usage(format_args!("{e}\nThe worker did not start.")),
+    };
+    let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
+    let settings = WorkerSettings::new(&config.outbox, concurrency);
+    if settings.lease <= config.client.request_timeout {
+        tracing::warn!(
+            lease_s = settings.lease.as_secs_f64(),
+            request_timeout_s = config.client.request_timeout.as_secs_f64(),
+            "OUTBOX_LEASE_SECONDS is not longer than SIGNAL_REQUEST_TIMEOUT_SECONDS: a slow attempt may outlive its lease and the signal may be sent twice (receivers deduplicate on webhook-id)"
+        );
+    }
+    let worker = Worker::new(outbox, service, settings);
+    if let Some(addr) = config.telemetry.metrics_addr {
+        let health = worker.health();
+        let healthy = Arc::new(move || health.load(Ordering::Relaxed));
+        if let Err(e) = telemetry::serve_metrics(addr, healthy).await {
+            return exit::usage(format_args!("{e}\nThe worker did not start."));
+        }
+    }
+    eprintln!(
+        "signal-delivery: worker {} delivering from {}",
+        worker.name(),
+        path.display()
+    );
+    match worker
+        .run(async move {
+            shutdown.await;
+        })
+        .await
+    {
+        Ok(report) => {
+            eprintln!(
+                "signal-delivery: worker stopped: {} claimed, {} delivered, {} rescheduled, {} dead-lettered, {} released",
+                report.claimed,
+                report.delivered,
+                report.rescheduled,
+                report.dead_lettered,
+                report.released
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => exit::failure(format_args!("worker stopped with an error: {e}")),
+    }
+}
