@@ -1,6 +1,7 @@
 //! Every public configuration and error type, formatted with `{:?}` and
 //! `{}`, must not show any form of a secret: the `whsec_` string, its base64
 //! body (or a piece of it), the decoded bytes as hex, or as lossy text.
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Signing and verification against the specification's test vector, and
 //! every way a request must fail verification.
+#![cfg(feature = "verify")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -372,9 +373,8 @@ fn checks_run_in_order_structure_then_time_then_signature() {
 }
 
 #[test]
-fn replayed_id_in_flight_is_409_completed_is_duplicate_failed_is_released() {
-    let verifier =
-        vector_verifier().with_replay_guard(ReplayGuard::new(100, Duration::from_secs(600)));
+fn an_id_in_flight_is_409_and_once_completed_is_a_duplicate() {
+    let verifier = vector_verifier().with_replay_guard(ReplayGuard::new(100));
     let map = vector_headers(VECTOR_SIGNATURE);
 
     // First delivery: accepted and in flight.
@@ -385,12 +385,13 @@ fn replayed_id_in_flight_is_409_completed_is_duplicate_failed_is_released() {
     let replay = verifier
         .verify_at(&map, VECTOR_BODY, VECTOR_TS + 1)
         .unwrap_err();
-    assert_eq!(replay.kind(), VerifyErrorKind::Replayed);
+    assert_eq!(replay.kind(), VerifyErrorKind::InFlight);
     assert_eq!(replay.status(), StatusCode::CONFLICT);
+    assert_eq!(replay.retry_after(), None);
     // A clone of the verifier shares the guard.
     assert_eq!(
         kind(verifier.clone().verify_at(&map, VECTOR_BODY, VECTOR_TS + 1)),
-        VerifyErrorKind::Replayed
+        VerifyErrorKind::InFlight
     );
 
     // Completed: later deliveries are duplicates to acknowledge, not act on.
