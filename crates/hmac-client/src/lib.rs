@@ -60,6 +60,16 @@
 //!
 //! A receiver, a fuzz target or a configuration crate depends on
 //! `hmac-client = { default-features = false, features = ["verify"] }`.
+//!
+// Without `client`, its items do not exist: their links lead to the table above.
+#![cfg_attr(
+    feature = "client",
+    doc = "[`SignalClient`]: crate::SignalClient\n[`PostError`]: crate::PostError"
+)]
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`SignalClient`]: #features\n[`PostError`]: #features"
+)]
 
 #[cfg(feature = "client")]
 mod client;
