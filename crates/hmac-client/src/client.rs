@@ -9,11 +9,14 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use crate::config::ClientConfig;
-use crate::error::{PostError, PostErrorKind, parse_retry_after};
-use crate::sign::{
-    HEADER_ID, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, is_valid_id, sign,
-};
+use crate::error::{PostError, PostErrorKind};
+use crate::retry_after::parse_retry_after;
+use crate::server_url::{REDACTED, ServerUrl};
+use crate::sign::sign;
 use crate::verify::unix_now;
+use crate::wire::{
+    HEADER_ID, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, is_valid_id,
+};
 
 /// How much of an error answer is read for the excerpt: enough for any
 /// useful message, bounded so a huge error page cannot stall us.
@@ -49,7 +52,56 @@ type UnixClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// Built on one `reqwest` client (rustls, connection pool), so clones are
 /// cheap and share connections. Redirects are not followed: a signed POST
 /// must reach the configured URL, and a 3xx is reported as
-/// [`PostErrorKind::Unexpected`]. `Debug` redacts the keys.
+/// [`PostErrorKind::Unexpected`]. `Debug` redacts the keys and the URL's
+/// query values; so do errors and log lines.
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use hmac_client::{ClientConfig, SignalClient};
+/// use retry_core::{Classify, Retryability};
+///
+/// # async fn send() -> Result<(), Box<dyn std::error::Error>> {
+/// // Usually `ClientConfig::from_env()` (SIGNAL_SERVER_URL, SIGNAL_HMAC_SECRET,
+/// // SIGNAL_REQUEST_TIMEOUT_SECONDS); every problem is reported at once.
+/// let config = ClientConfig::new(
+///     "https://signals.example.com/v1/signals",
+///     "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+/// )
+/// .map_err(|errors| format!("{} configuration problem(s)", errors.len()))?;
+/// let client = SignalClient::new(config)?;
+///
+/// // Serialize once; the same id on every retry.
+/// let body = Bytes::from_static(br#"{"symbol":"BTCUSDT","side":"buy"}"#);
+/// match client.post_signal("sig_2026_11_29_0001", body).await {
+///     Ok(receipt) => println!("delivered: {} in {:?}", receipt.status, receipt.latency),
+///     Err(error) => match error.retryability() {
+///         Retryability::Permanent if error.is_security_failure() => {
+///             eprintln!("signature rejected, escalate: {error}")
+///         }
+///         Retryability::Permanent => eprintln!("will not retry: {error}"),
+///         _ => eprintln!("retry later ({}): {error}", error.error_class()),
+///     },
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Building a client does no I/O; `Debug` shows neither the key nor a query
+/// value of the URL:
+///
+/// ```
+/// use hmac_client::{ClientConfig, SignalClient};
+///
+/// let config = ClientConfig::new(
+///     "http://127.0.0.1:9/signals?api_key=SECRET",
+///     "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+/// )
+/// .unwrap();
+/// let client = SignalClient::new(config).unwrap();
+/// let shown = format!("{client:?}");
+/// assert!(shown.contains("api_key=REDACTED"));
+/// assert!(!shown.contains("C2FVsBQ") && !shown.contains("SECRET"));
+/// ```
 #[derive(Clone)]
 pub struct SignalClient {
     http: reqwest::Client,
@@ -128,7 +180,7 @@ impl SignalClient {
         let started = Instant::now();
         let response = self
             .http
-            .post(self.config.server_url.clone())
+            .post(self.config.server_url.as_url().clone())
             .header(HEADER_ID, id)
             .header(HEADER_TIMESTAMP, timestamp)
             .header(HEADER_SIGNATURE, signature)
@@ -137,7 +189,7 @@ impl SignalClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| network_error(&e))?;
+            .map_err(|e| network_error(e, &self.config.server_url))?;
         let latency = started.elapsed();
         let status = response.status();
 
@@ -192,7 +244,11 @@ async fn read_bounded(
 
 /// Classifies a transport error and keeps its whole cause chain as text
 /// (reqwest's top-level message alone hides "connection refused").
-fn network_error(error: &reqwest::Error) -> PostError {
+///
+/// reqwest's `Display` includes the request URL, query and all; the error is
+/// stripped of it first, and any trace of the full URL or its raw query that
+/// a cause might still carry is replaced by the redacted form.
+fn network_error(error: reqwest::Error, url: &ServerUrl) -> PostError {
     let kind = if error.is_connect() {
         PostErrorKind::Connect
     } else if error.is_timeout() {
@@ -200,12 +256,19 @@ fn network_error(error: &reqwest::Error) -> PostError {
     } else {
         PostErrorKind::Transient
     };
+    let error = error.without_url();
     let mut detail = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         detail.push_str(": ");
         detail.push_str(&cause.to_string());
         source = cause.source();
     }
-    PostError::other(kind, &detail)
+    let redacted = url.redacted();
+    let full = url.as_url();
+    let mut detail = detail.replace(full.as_str(), &redacted);
+    if let Some(query) = full.query().filter(|q| !q.is_empty()) {
+        detail = detail.replace(query, REDACTED);
+    }
+    PostError::transport(kind, redacted, &detail)
 }

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use url::Url;
-
 use crate::secret::{SecretError, SigningKeys};
+use crate::server_url::ServerUrl;
 
-/// The signal server's URL (required): `http` or `https`, with a host.
+/// The signal server's URL (required): `http` or `https`, with a host, without
+/// credentials; query values are redacted wherever the URL is shown.
 pub const ENV_SERVER_URL: &str = "SIGNAL_SERVER_URL";
 /// The signing secrets (required): `whsec_<base64>`, several separated by spaces.
 pub const ENV_HMAC_SECRET: &str = "SIGNAL_HMAC_SECRET";
@@ -34,9 +34,10 @@ pub enum ClientConfigError {
         /// The allowed form.
         allowed: &'static str,
     },
-    /// `SIGNAL_SERVER_URL` is not an absolute `http(s)` URL with a host.
+    /// `SIGNAL_SERVER_URL` is not an absolute `http(s)` URL with a host (see
+    /// [`ServerUrl::parse`] for every rule).
     #[error(
-        "{ENV_SERVER_URL} {reason}: expected an absolute http:// or https:// URL with a host, e.g. https://signals.example.com/v1/signals"
+        "{ENV_SERVER_URL} {reason}: expected an absolute http:// or https:// URL with a host and no user:password@, e.g. https://signals.example.com/v1/signals"
     )]
     InvalidUrl {
         /// What is wrong.
@@ -68,16 +69,18 @@ impl ClientConfigError {
     }
 }
 
-/// Everything [`SignalClient`](crate::SignalClient) needs.
+/// Everything the signing client (`SignalClient`, feature `client`) needs.
 ///
 /// Defaults: per-attempt (request) timeout 10 s, connect timeout 5 s. The
 /// request timeout bounds the whole attempt (connect, send, read the answer);
 /// the connect timeout fails fast when the server is unreachable.
-/// `Debug` shows the key count, never the keys.
+/// `Debug` shows the key count, never the keys, and the URL with its query
+/// values redacted ([`redact_url`](crate::redact_url)).
 #[derive(Clone)]
 pub struct ClientConfig {
-    /// Where signals are POSTed.
-    pub server_url: Url,
+    /// Where signals are POSTed. Its `Display` and `Debug` redact query
+    /// values; [`ServerUrl::as_url`] is the full URL.
+    pub server_url: ServerUrl,
     /// The signing keys (all are used: one signature each).
     pub keys: SigningKeys,
     /// The per-attempt timeout.
@@ -195,7 +198,7 @@ impl ClientConfig {
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("server_url", &self.server_url.as_str())
+            .field("server_url", &self.server_url.redacted())
             .field("keys", &self.keys)
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -203,21 +206,10 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
-fn parse_url(value: &str) -> Result<Url, ClientConfigError> {
-    let invalid = |reason| ClientConfigError::InvalidUrl { reason };
-    let url = Url::parse(value.trim()).map_err(|_| invalid("is not a valid absolute URL"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("has a scheme other than http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("has no host"));
-    }
-    // Credentials in the URL would end up in error messages and logs (the
-    // URL is shown there); the signature is the authentication.
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("contains credentials (user:password@)"));
-    }
-    Ok(url)
+fn parse_url(value: &str) -> Result<ServerUrl, ClientConfigError> {
+    ServerUrl::parse(value).map_err(|error| ClientConfigError::InvalidUrl {
+        reason: error.reason(),
+    })
 }
 
 fn parse_timeout(value: &str) -> Result<Duration, ClientConfigError> {
@@ -314,21 +306,42 @@ mod tests {
 
     #[test]
     fn urls() {
+        // The full table of forms is in `server_url.rs`; here, that each
+        // refusal becomes a `SIGNAL_SERVER_URL` error with the same reason
+        // and without the URL itself.
         for bad in [
-            "ftp://x.com",
-            "http://",
-            "mailto:a@b.c",
-            "https://u:p@x.com/",
-            "/relative",
-            "unix:/tmp/s",
+            "ftp://x.com/?k=SECRET",
+            "http:///SECRET",
+            "http:/SECRET",
+            "http://u:SECRET@x.com/",
+            "/SECRET",
         ] {
-            assert!(ClientConfig::new(bad, SECRET).is_err(), "{bad}");
+            let errors = ClientConfig::new(bad, SECRET).unwrap_err();
+            assert_eq!(errors.len(), 1, "{bad}");
+            let expected = ServerUrl::parse(bad).unwrap_err().reason();
+            assert_eq!(
+                errors[0],
+                ClientConfigError::InvalidUrl { reason: expected },
+                "{bad}"
+            );
+            assert_eq!(errors[0].variable(), ENV_SERVER_URL);
+            let shown = errors[0].to_string();
+            assert!(shown.contains(expected), "{shown}");
+            assert!(!shown.contains("SECRET"), "{shown}");
         }
         for good in [
             "http://127.0.0.1:8080/signals",
             "https://signals.example.com",
         ] {
-            assert!(ClientConfig::new(good, SECRET).is_ok(), "{good}");
+            let config = ClientConfig::new(good, SECRET).unwrap();
+            assert_eq!(
+                config.server_url.as_url().as_str().trim_end_matches('/'),
+                good
+            );
         }
+        let config = ClientConfig::new("http://127.0.0.1:1/s?api_key=SECRET", SECRET).unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("api_key=REDACTED"), "{shown}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

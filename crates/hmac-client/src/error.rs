@@ -65,8 +65,12 @@ impl PostErrorKind {
 ///
 /// `Display` gives the status and a short sanitized excerpt of what the
 /// server said (at most [`MAX_BODY_EXCERPT_CHARS`] characters, control
-/// characters removed), or the network failure. It never contains a secret
-/// (the signature is not kept); it may contain the server URL.
+/// characters removed), or the network failure with the server URL in its
+/// redacted form ([`redact_url`](crate::redact_url)). It never contains a
+/// secret: not the signature (it is not kept), not a query value of the URL
+/// (the transport error is kept without its URL), and `Debug` holds the same
+/// redacted text. There is no `source`: the cause chain is already in the
+/// message, as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostError {
     kind: PostErrorKind,
@@ -75,6 +79,8 @@ pub struct PostError {
     body_excerpt: Option<String>,
     /// What failed, for non-HTTP errors (already sanitized and bounded).
     detail: String,
+    /// The server URL, redacted, for transport errors.
+    url: Option<String>,
 }
 
 impl PostError {
@@ -87,6 +93,7 @@ impl PostError {
             retry_after,
             body_excerpt: (!excerpt.is_empty()).then_some(excerpt),
             detail: String::new(),
+            url: None,
         }
     }
 
@@ -98,6 +105,15 @@ impl PostError {
             retry_after: None,
             body_excerpt: None,
             detail: sanitize_excerpt(detail),
+            url: None,
+        }
+    }
+
+    /// A transport failure talking to `url` (already redacted).
+    pub(crate) fn transport(kind: PostErrorKind, redacted_url: String, detail: &str) -> PostError {
+        PostError {
+            url: Some(redacted_url),
+            ..PostError::other(kind, detail)
         }
     }
 
@@ -115,6 +131,12 @@ impl PostError {
     /// the client's clock at the answer; a past date is zero).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// The server URL with its query values redacted, for a transport
+    /// failure (no answer); `None` otherwise.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     /// A short sanitized excerpt of the response body, when there was one.
@@ -170,7 +192,10 @@ impl fmt::Display for PostError {
                     PostErrorKind::InvalidRequest => "signal not sent",
                     _ => "signal request failed",
                 };
-                write!(f, "{what}: {}", self.detail)
+                match &self.url {
+                    Some(url) => write!(f, "{what} at {url}: {}", self.detail),
+                    None => write!(f, "{what}: {}", self.detail),
+                }
             }
         }
     }
@@ -224,23 +249,6 @@ pub(crate) fn sanitize_excerpt(text: &str) -> String {
     out
 }
 
-/// Parses a `Retry-After` value: delta seconds, or an HTTP date taken
-/// relative to `now_unix` (a date in the past gives zero). Anything else is
-/// ignored (`None`): a garbled hint must not turn a retry into a failure.
-pub(crate) fn parse_retry_after(value: &str, now_unix: i64) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(Duration::from_secs);
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    let date_unix = date
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())?;
-    let delta = date_unix.saturating_sub(now_unix).max(0);
-    Some(Duration::from_secs(u64::try_from(delta).unwrap_or(0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,20 +297,5 @@ mod tests {
         assert_eq!(long.chars().count(), MAX_BODY_EXCERPT_CHARS + 1);
         assert!(long.ends_with('…'));
         assert_eq!(sanitize_excerpt("\u{0}\u{7f}"), "");
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("120", 0), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", 40),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", 1_000),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", 0), None);
-        assert_eq!(parse_retry_after("-1", 0), None);
     }
 }

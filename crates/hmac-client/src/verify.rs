@@ -9,27 +9,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::Mac;
-use http::{HeaderMap, StatusCode};
+use http::header::RETRY_AFTER;
+use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::headers::WebhookHeaders;
 use crate::replay::{Admission, InFlight, ReplayGuard};
 use crate::secret::SigningKeys;
-use crate::sign::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_ID_LEN, is_valid_id, mac_for,
-};
+use crate::sign::mac_for;
 
 /// Default tolerance between the request's timestamp and the receiver's
 /// clock, in both directions (the Standard Webhooks libraries' default).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// Default largest body accepted, in bytes (1 MiB; a signal is a few hundred).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Most entries accepted in `webhook-signature`: enough for any rotation,
-/// small enough that a hostile header cannot make us compute many MACs.
-pub const MAX_SIGNATURE_ENTRIES: usize = 16;
-/// Largest `webhook-signature` value accepted, in bytes (16 entries of
-/// `v1,` + 44 base64 characters + a space is about 770).
-pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
-/// Largest `webhook-timestamp` value accepted (i64 seconds have 19 digits).
-const MAX_TIMESTAMP_LEN: usize = 19;
 /// A base64 HMAC-SHA256 tag is 44 characters; anything much longer cannot
 /// match, so it is not even decoded.
 const MAX_ENCODED_TAG_LEN: usize = 64;
@@ -49,8 +41,18 @@ pub enum VerifyErrorKind {
     Future,
     /// No `v1` signature matches any configured key. HTTP 401.
     BadSignature,
-    /// The id is being processed by another request right now. HTTP 409.
+    /// The id is being processed by another request right now (replay
+    /// guard). HTTP 409: the sender retries later.
+    InFlight,
+    /// This attempt was already accepted once: the id was released by a
+    /// failed handler and the timestamp is not newer than one already
+    /// accepted, i.e. the captured request played again (replay guard).
+    /// HTTP 409: a genuine sender's next attempt carries a newer timestamp.
     Replayed,
+    /// The replay guard is full of ids whose requests could still verify, so
+    /// a new id cannot be remembered safely. HTTP 503 with `Retry-After`
+    /// ([`VerifyError::retry_after`]).
+    GuardFull,
 }
 
 /// Why a request failed verification.
@@ -63,11 +65,16 @@ pub enum VerifyErrorKind {
 pub struct VerifyError {
     kind: VerifyErrorKind,
     detail: &'static str,
+    retry_after: Option<Duration>,
 }
 
 impl VerifyError {
-    fn new(kind: VerifyErrorKind, detail: &'static str) -> VerifyError {
-        VerifyError { kind, detail }
+    pub(crate) fn new(kind: VerifyErrorKind, detail: &'static str) -> VerifyError {
+        VerifyError {
+            kind,
+            detail,
+            retry_after: None,
+        }
     }
 
     /// Which check failed.
@@ -76,7 +83,7 @@ impl VerifyError {
     }
 
     /// The conventional status: 400 malformed, 401 stale, future or bad
-    /// signature, 409 replayed while in flight, 413 too large.
+    /// signature, 409 in flight or replayed, 413 too large, 503 guard full.
     pub fn status(&self) -> StatusCode {
         match self.kind {
             VerifyErrorKind::Malformed => StatusCode::BAD_REQUEST,
@@ -84,8 +91,16 @@ impl VerifyError {
             VerifyErrorKind::Stale | VerifyErrorKind::Future | VerifyErrorKind::BadSignature => {
                 StatusCode::UNAUTHORIZED
             }
-            VerifyErrorKind::Replayed => StatusCode::CONFLICT,
+            VerifyErrorKind::InFlight | VerifyErrorKind::Replayed => StatusCode::CONFLICT,
+            VerifyErrorKind::GuardFull => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+
+    /// How long the sender should wait before retrying, when the receiver
+    /// knows (a full replay guard). Send it as `Retry-After` (whole seconds);
+    /// [`VerifyError::response_parts`] does.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// A short message safe to send back: one per status, so a prober learns
@@ -95,14 +110,34 @@ impl VerifyError {
             StatusCode::BAD_REQUEST => "malformed webhook request",
             StatusCode::PAYLOAD_TOO_LARGE => "webhook request too large",
             StatusCode::CONFLICT => "webhook already being processed, retry later",
+            StatusCode::SERVICE_UNAVAILABLE => "webhook receiver busy, retry later",
             _ => "webhook verification failed",
         }
     }
 
-    /// `(status, public message)`: with axum, `error.response_parts()` is
-    /// directly an `IntoResponse`.
-    pub fn response_parts(&self) -> (StatusCode, &'static str) {
-        (self.status(), self.public_message())
+    /// `(status, headers, public message)`, the headers holding `Retry-After`
+    /// when [`VerifyError::retry_after`] is known: with axum,
+    /// `error.response_parts()` is directly an `IntoResponse`.
+    ///
+    /// ```
+    /// use hmac_client::{VerifyErrorKind, WebhookHeaders};
+    ///
+    /// let error = WebhookHeaders::from_strs("", "1", "v1,A").unwrap_err();
+    /// let (status, headers, message) = error.response_parts();
+    /// assert_eq!(status.as_u16(), 400);
+    /// assert!(headers.is_empty());
+    /// assert_eq!(message, "malformed webhook request");
+    /// ```
+    pub fn response_parts(&self) -> (StatusCode, HeaderMap, &'static str) {
+        let mut headers = HeaderMap::new();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up so the sender never comes back early.
+            let seconds = wait
+                .as_secs()
+                .saturating_add(u64::from(wait.subsec_nanos() > 0));
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        (self.status(), headers, self.public_message())
     }
 }
 
@@ -124,7 +159,8 @@ impl std::error::Error for VerifyError {}
 ///
 /// With a [`ReplayGuard`]: call [`Verified::complete`] once the signal is
 /// processed; dropping it without that (an error, a panic, a 5xx answer)
-/// releases the id so the sender's retry is accepted. When
+/// releases the id, so the sender's next attempt (a newer timestamp) is
+/// accepted while this very request, replayed, is still refused. When
 /// [`Verified::is_duplicate`] is true the id was already completed: answer
 /// 2xx without acting again.
 #[derive(Debug)]
@@ -165,12 +201,82 @@ impl Verified {
 /// 1. body size ([`Verifier::with_max_body_bytes`]), then each header present
 ///    exactly once, within its size bound, and well formed: id
 ///    `[A-Za-z0-9_-]{1,255}`, timestamp digits only, at most
-///    [`MAX_SIGNATURE_ENTRIES`] signature entries;
+///    [`MAX_SIGNATURE_ENTRIES`](crate::MAX_SIGNATURE_ENTRIES) signature entries;
 /// 2. timestamp within the tolerance, in the past *and* in the future;
 /// 3. at least one `v1` entry matching at least one key, compared by the MAC's
 ///    constant-time `verify_slice` (an empty `v1,` or truncated tag fails
 ///    because the length differs; entries of other versions are ignored);
-/// 4. the optional [`ReplayGuard`].
+/// 4. the optional [`ReplayGuard`], which remembers each id until its
+///    timestamp plus this verifier's tolerance.
+///
+/// The header rules alone are [`WebhookHeaders`].
+///
+/// # Receiving
+///
+/// Verify before parsing the body. With a [`ReplayGuard`], a retry of an id
+/// that is still being processed gets 409 (the sender retries later), a retry
+/// of a completed id is reported as a duplicate (answer 2xx, do not act
+/// again), and after a failed processing the sender's next attempt is
+/// accepted but a replay of the failed one is not.
+///
+/// ```
+/// use axum::body::Bytes;
+/// use axum::extract::State;
+/// use axum::http::{HeaderMap, HeaderValue, StatusCode};
+/// use axum::response::{IntoResponse, Response};
+/// use hmac_client::{ReplayGuard, SigningKeys, Verifier, VerifyErrorKind, sign};
+///
+/// // The handler of an axum route: `post(receive).with_state(verifier)`.
+/// async fn receive(State(verifier): State<Verifier>, headers: HeaderMap, body: Bytes) -> Response {
+///     let mut verified = match verifier.verify(&headers, &body) {
+///         Ok(verified) => verified,
+///         // Status, `Retry-After` when known, and a message that says no
+///         // more than the status; the log says which check failed.
+///         Err(error) => return error.response_parts().into_response(),
+///     };
+///     if verified.is_duplicate() {
+///         return (StatusCode::OK, "already processed").into_response();
+///     }
+///     // ... parse and act on the body; on failure return a 5xx: dropping
+///     // `verified` releases the id for the sender's next attempt ...
+///     verified.complete();
+///     (StatusCode::OK, "accepted").into_response()
+/// }
+/// # let _ = receive;
+///
+/// // The same checks, without a server:
+/// let keys = SigningKeys::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+/// let verifier = Verifier::new(keys.clone()).with_replay_guard(ReplayGuard::default());
+/// let body = br#"{"symbol":"BTCUSDT","side":"buy"}"#;
+/// let attempt = |ts: i64| {
+///     let mut headers = HeaderMap::new();
+///     headers.insert("webhook-id", HeaderValue::from_static("sig_1"));
+///     headers.insert("webhook-timestamp", HeaderValue::from(ts));
+///     headers.insert("webhook-signature", sign(&keys, "sig_1", ts, body).parse().unwrap());
+///     headers
+/// };
+/// let now = 1_700_000_000;
+///
+/// // The first attempt; the handler fails and drops it.
+/// let failed = verifier.verify_at(&attempt(now), body, now).unwrap();
+/// assert_eq!(failed.id, "sig_1");
+/// drop(failed);
+/// // A replay of that request is refused ...
+/// let replay = verifier.verify_at(&attempt(now), body, now + 5).unwrap_err();
+/// assert_eq!(replay.kind(), VerifyErrorKind::Replayed);
+/// // ... the sender's retry, signed later, is accepted ...
+/// let mut retry = verifier.verify_at(&attempt(now + 5), body, now + 5).unwrap();
+/// // ... and while it is processed, anything else for the id gets 409.
+/// assert_eq!(verifier.verify_at(&attempt(now + 6), body, now + 6).unwrap_err().status(), StatusCode::CONFLICT);
+/// retry.complete();
+/// // Once completed, it is a duplicate to acknowledge.
+/// assert!(verifier.verify_at(&attempt(now + 7), body, now + 7).unwrap().is_duplicate());
+///
+/// // A tampered body fails, and the public message does not say why.
+/// let error = verifier.verify_at(&attempt(now), b"{}", now).unwrap_err();
+/// assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(error.public_message(), "webhook verification failed");
+/// ```
 #[derive(Clone)]
 pub struct Verifier {
     keys: SigningKeys,
@@ -228,42 +334,16 @@ impl Verifier {
         body: &[u8],
         now_unix: i64,
     ) -> Result<Verified, VerifyError> {
-        use VerifyErrorKind::{BadSignature, Future, Malformed, Replayed, Stale, TooLarge};
+        use VerifyErrorKind::{
+            BadSignature, Future, GuardFull, InFlight, Replayed, Stale, TooLarge,
+        };
 
         if body.len() > self.max_body_bytes {
             return Err(VerifyError::new(TooLarge, "body exceeds the size limit"));
         }
 
-        let id = single_header(headers, HEADER_ID, MAX_ID_LEN)?;
-        if !is_valid_id(id) {
-            return Err(VerifyError::new(
-                Malformed,
-                "webhook-id is not 1 to 255 characters of [A-Za-z0-9_-]",
-            ));
-        }
-
-        let timestamp_text = single_header(headers, HEADER_TIMESTAMP, MAX_TIMESTAMP_LEN)?;
-        if timestamp_text.is_empty() || !timestamp_text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(VerifyError::new(
-                Malformed,
-                "webhook-timestamp is not digits-only Unix seconds",
-            ));
-        }
-        let timestamp: i64 = timestamp_text.parse().map_err(|_| {
-            VerifyError::new(Malformed, "webhook-timestamp does not fit in 64 bits")
-        })?;
-
-        let signature = single_header(headers, HEADER_SIGNATURE, MAX_SIGNATURE_HEADER_BYTES)?;
-        let entries: Vec<&str> = signature.split(' ').filter(|e| !e.is_empty()).collect();
-        if entries.is_empty() {
-            return Err(VerifyError::new(Malformed, "webhook-signature is empty"));
-        }
-        if entries.len() > MAX_SIGNATURE_ENTRIES {
-            return Err(VerifyError::new(
-                TooLarge,
-                "webhook-signature has too many entries",
-            ));
-        }
+        let parsed = WebhookHeaders::parse(headers)?;
+        let (id, timestamp) = (parsed.id, parsed.timestamp);
 
         if now_unix.saturating_sub(timestamp) > self.tolerance() {
             return Err(VerifyError::new(
@@ -275,11 +355,10 @@ impl Verifier {
             return Err(VerifyError::new(Future, "timestamp too far in the future"));
         }
 
-        // Decode each `v1` tag once; other versions (e.g. `v1a`, asymmetric)
-        // are not ours to judge and are skipped, as the specification asks.
-        let tags: Vec<Vec<u8>> = entries
-            .iter()
-            .filter_map(|entry| entry.strip_prefix("v1,"))
+        // Decode each `v1` tag once; a tag much longer than 44 characters
+        // cannot match, so it is not even decoded.
+        let tags: Vec<Vec<u8>> = parsed
+            .v1_signatures()
             .filter(|encoded| encoded.len() <= MAX_ENCODED_TAG_LEN)
             .filter_map(|encoded| STANDARD.decode(encoded).ok())
             .collect();
@@ -296,16 +375,35 @@ impl Verifier {
 
         let (in_flight, duplicate) = match &self.replay {
             None => (None, false),
-            Some(guard) => match guard.admit(id, now_unix) {
-                Admission::Fresh(handle) => (Some(handle), false),
-                Admission::Duplicate => (None, true),
-                Admission::InFlight => {
-                    return Err(VerifyError::new(
-                        Replayed,
-                        "id is being processed by another request",
-                    ));
+            Some(guard) => {
+                // The last second in which this very request still verifies.
+                let live_until = timestamp.saturating_add(self.tolerance());
+                match guard.admit(id, timestamp, live_until, now_unix) {
+                    Admission::Fresh(handle) => (Some(handle), false),
+                    Admission::Duplicate => (None, true),
+                    Admission::InFlight => {
+                        return Err(VerifyError::new(
+                            InFlight,
+                            "id is being processed by another request",
+                        ));
+                    }
+                    Admission::Replayed => {
+                        return Err(VerifyError::new(
+                            Replayed,
+                            "this attempt was already accepted once; only a newer timestamp is",
+                        ));
+                    }
+                    Admission::Full { retry_after } => {
+                        return Err(VerifyError {
+                            retry_after: Some(retry_after),
+                            ..VerifyError::new(
+                                GuardFull,
+                                "replay guard full of live ids; new ids wait for one to expire",
+                            )
+                        });
+                    }
                 }
-            },
+            }
         };
 
         Ok(Verified {
@@ -329,68 +427,6 @@ impl fmt::Debug for Verifier {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("replay", &self.replay)
             .finish()
-    }
-}
-
-/// The one value of a header that must appear exactly once, as text, within
-/// `max_len` bytes. Size is checked before anything else reads the value.
-fn single_header<'a>(
-    headers: &'a HeaderMap,
-    name: &'static str,
-    max_len: usize,
-) -> Result<&'a str, VerifyError> {
-    let mut values = headers.get_all(name).iter();
-    let value = values
-        .next()
-        .ok_or_else(|| VerifyError::new(VerifyErrorKind::Malformed, missing_detail(name)))?;
-    if values.next().is_some() {
-        // Two ids or two timestamps would be ambiguous; refuse to guess.
-        return Err(VerifyError::new(
-            VerifyErrorKind::Malformed,
-            repeated_detail(name),
-        ));
-    }
-    if value.len() > max_len {
-        return Err(VerifyError::new(
-            VerifyErrorKind::TooLarge,
-            too_large_detail(name),
-        ));
-    }
-    value
-        .to_str()
-        .map_err(|_| VerifyError::new(VerifyErrorKind::Malformed, not_text_detail(name)))
-}
-
-// Static details (no allocation, no header content) per header.
-fn missing_detail(name: &str) -> &'static str {
-    match name {
-        HEADER_ID => "webhook-id header missing",
-        HEADER_TIMESTAMP => "webhook-timestamp header missing",
-        _ => "webhook-signature header missing",
-    }
-}
-
-fn repeated_detail(name: &str) -> &'static str {
-    match name {
-        HEADER_ID => "webhook-id header repeated",
-        HEADER_TIMESTAMP => "webhook-timestamp header repeated",
-        _ => "webhook-signature header repeated",
-    }
-}
-
-fn too_large_detail(name: &str) -> &'static str {
-    match name {
-        HEADER_ID => "webhook-id header too long",
-        HEADER_TIMESTAMP => "webhook-timestamp header too long",
-        _ => "webhook-signature header too long",
-    }
-}
-
-fn not_text_detail(name: &str) -> &'static str {
-    match name {
-        HEADER_ID => "webhook-id header is not visible ASCII",
-        HEADER_TIMESTAMP => "webhook-timestamp header is not visible ASCII",
-        _ => "webhook-signature header is not visible ASCII",
     }
 }
 

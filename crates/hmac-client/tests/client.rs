@@ -1,5 +1,6 @@
 //! The signing client against a real axum server on 127.0.0.1 that verifies
 //! every request with this crate's verifier and answers as scripted.
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::VecDeque;
@@ -16,7 +17,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac_client::{
-    ClientConfig, PostErrorKind, SignalClient, SigningKeys, Verifier, VerifyErrorKind,
+    ClientConfig, PostErrorKind, ReplayGuard, SignalClient, SigningKeys, Verifier, VerifyErrorKind,
 };
 use retry_core::{Classify, Retryability};
 
@@ -75,9 +76,14 @@ impl TestServer {
     /// Starts a server on 127.0.0.1:0 verifying with `secrets`; its clock and
     /// the clients' (see `client`) are the same atomic, starting at `T0`.
     async fn start(secrets: &str) -> TestServer {
+        TestServer::start_with(Verifier::new(SigningKeys::parse(secrets).unwrap())).await
+    }
+
+    /// Like `start`, with a verifier configured by the test (replay guard).
+    async fn start_with(verifier: Verifier) -> TestServer {
         let clock = Arc::new(AtomicI64::new(T0));
         let state = Arc::new(ServerState {
-            verifier: Verifier::new(SigningKeys::parse(secrets).unwrap()),
+            verifier,
             clock: clock.clone(),
             script: Mutex::new(VecDeque::new()),
             seen: Mutex::new(Vec::new()),
@@ -136,7 +142,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let now = state.clock.load(Ordering::SeqCst);
-    let verified = state.verifier.verify_at(&headers, &body, now);
+    let mut verified = state.verifier.verify_at(&headers, &body, now);
     state.seen.lock().unwrap().push(Seen {
         id: text(&headers, "webhook-id"),
         timestamp: text(&headers, "webhook-timestamp"),
@@ -146,10 +152,25 @@ async fn handle(
         body,
         verified: verified.as_ref().map(|_| ()).map_err(|e| e.kind()),
     });
-    if let Err(error) = verified {
-        return error.response_parts().into_response();
+    let verified = match &mut verified {
+        Ok(verified) => verified,
+        Err(error) => return error.response_parts().into_response(),
+    };
+    if verified.is_duplicate() {
+        return (StatusCode::OK, "duplicate").into_response();
     }
     let reply = state.script.lock().unwrap().pop_front();
+    // Like a real receiver: only a success completes the id; any other
+    // answer drops `verified` and so releases it.
+    if matches!(
+        &reply,
+        None | Some(Reply::Status {
+            code: 200..=299,
+            ..
+        })
+    ) {
+        verified.complete();
+    }
     match reply {
         None => (StatusCode::OK, r#"{"accepted":true}"#).into_response(),
         Some(Reply::Status {
@@ -509,7 +530,7 @@ async fn clones_share_the_client_and_config() {
     );
     assert_eq!(a.unwrap().status, 200);
     assert_eq!(b.unwrap().status, 200);
-    assert_eq!(clone.config().server_url.as_str(), server.url);
+    assert_eq!(clone.config().server_url.as_url().as_str(), server.url);
 }
 
 #[tokio::test]
@@ -558,4 +579,98 @@ async fn sequential_attempts_reuse_one_connection() {
         peers.iter().all(|p| *p == peers[0]),
         "one pooled connection: {peers:?}"
     );
+}
+
+/// POSTs exactly what the server saw in `request` again: a captured request
+/// replayed byte for byte.
+async fn replay(url: &str, request: &Seen) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("webhook-id", request.id.clone().unwrap())
+        .header("webhook-timestamp", request.timestamp.clone().unwrap())
+        .header("webhook-signature", request.signature.clone().unwrap())
+        .header("content-type", "application/json")
+        .body(request.body.clone())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_captured_request_replayed_after_a_failed_handler_is_refused_over_http() {
+    let key = secret(1);
+    let verifier =
+        Verifier::new(SigningKeys::parse(&key).unwrap()).with_replay_guard(ReplayGuard::new(100));
+    let server = TestServer::start_with(verifier).await;
+    let client = server.client(&key);
+    server.script([status(500)]);
+
+    // The handler fails: the id is released.
+    let failed = client
+        .post_signal("sig_replay", Bytes::from_static(BODY))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.status(), Some(500));
+    let captured = server.seen()[0].clone();
+
+    // An attacker replays the captured request: refused, not processed.
+    server.clock.store(T0 + 2, Ordering::SeqCst);
+    let replayed = replay(&server.url, &captured).await;
+    assert_eq!(replayed.status(), 409);
+    assert_eq!(server.seen()[1].verified, Err(VerifyErrorKind::Replayed));
+
+    // The sender's own retry, signed now, is accepted and completes.
+    let receipt = client
+        .post_signal("sig_replay", Bytes::from_static(BODY))
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, 200);
+    assert_eq!(receipt.timestamp, T0 + 2);
+    assert_eq!(server.seen()[2].verified, Ok(()));
+
+    // Replaying either request now is a duplicate: answered 2xx, not acted on.
+    for request in [&captured, &server.seen()[2]] {
+        let again = replay(&server.url, request).await;
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.text().await.unwrap(), "duplicate");
+    }
+}
+
+#[tokio::test]
+async fn a_full_replay_guard_answers_503_and_the_client_takes_its_retry_after() {
+    let key = secret(1);
+    let verifier =
+        Verifier::new(SigningKeys::parse(&key).unwrap()).with_replay_guard(ReplayGuard::new(1));
+    let server = TestServer::start_with(verifier).await;
+    let client = server.client(&key);
+
+    // One live id fills the guard: live until T0 + 300, free from T0 + 301.
+    client
+        .post_signal("sig_first", Bytes::from_static(BODY))
+        .await
+        .unwrap();
+    server.clock.store(T0 + 100, Ordering::SeqCst);
+    let error = client
+        .post_signal("sig_second", Bytes::from_static(BODY))
+        .await
+        .unwrap_err();
+    assert_eq!(server.seen()[1].verified, Err(VerifyErrorKind::GuardFull));
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(201)));
+    assert_eq!(
+        error.retryability(),
+        Retryability::RetryAfter(Duration::from_secs(201))
+    );
+    assert_eq!(
+        error.body_excerpt(),
+        Some("webhook receiver busy, retry later")
+    );
+
+    // After the wait, the first id has expired and the second gets in.
+    server.clock.store(T0 + 301, Ordering::SeqCst);
+    let receipt = client
+        .post_signal("sig_second", Bytes::from_static(BODY))
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, 200);
 }

@@ -1,6 +1,8 @@
 //! Every public configuration and error type, formatted with `{:?}` and
 //! `{}`, must not show any form of a secret: the `whsec_` string, its base64
-//! body (or a piece of it), the decoded bytes as hex, or as lossy text.
+//! body (or a piece of it), the decoded bytes as hex, or as lossy text; nor
+//! a query value of the server URL, in errors, their source chains or logs.
+#![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -15,7 +17,8 @@ use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac_client::{
-    ClientConfig, ReplayGuard, SignalClient, SigningKeys, SigningSecret, Verifier, sign,
+    ClientConfig, PostErrorKind, ReplayGuard, ServerUrl, SignalClient, SigningKeys, SigningSecret,
+    Verifier, redact_url, sign,
 };
 
 /// Printable key bytes, so a lossy-UTF-8 leak would be readable and caught.
@@ -237,4 +240,146 @@ async fn no_public_type_shows_a_secret() {
         check!(secrets, both: error);
         assert_clean("public", &[error.public_message().to_owned()], secrets);
     }
+}
+
+/// A query value as an operator would paste it: only unreserved characters,
+/// so no percent-encoding could hide a leak from the search.
+const QUERY_SECRET: &str = "qsSecret-7f3a9c-Value_42";
+
+/// Everything written through `tracing` while the guard lives, at every
+/// level, from every crate (reqwest and hyper included).
+fn capture_logs() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+/// `error` with `{}`, `{:?}`, `{:#?}` and every `source()` below it.
+fn every_rendering(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut shown = vec![
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{error:#?}"),
+    ];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        shown.push(cause.to_string());
+        shown.push(format!("{cause:?}"));
+        source = cause.source();
+    }
+    shown
+}
+
+fn assert_no_query_secret(label: &str, shown: &[String]) {
+    for text in shown {
+        assert!(
+            !text.contains(QUERY_SECRET),
+            "{label} leaks the query secret in: {text}"
+        );
+    }
+}
+
+// Real time for the timeout, as in tests/client.rs: the socket I/O is real,
+// so a paused clock would fire the timeout whenever the runtime idles.
+#[tokio::test]
+async fn url_query_values_never_leak() {
+    let (logs, _guard) = capture_logs();
+    let secret = whsec(KEY);
+
+    // A closed port: connection refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    // A port that completes the TCP handshake (the backlog) but never
+    // answers: the per-attempt timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+
+    for (addr, expected_kind) in [
+        (closed_addr, PostErrorKind::Connect),
+        (silent_addr, PostErrorKind::Timeout),
+    ] {
+        let url = format!("http://{addr}/s?api_key={QUERY_SECRET}&region=eu");
+        let config = ClientConfig::new(&url, &secret)
+            .unwrap()
+            .with_request_timeout(Duration::from_millis(200))
+            .with_connect_timeout(Duration::from_millis(200));
+        let redacted = format!("http://{addr}/s?api_key=REDACTED&region=REDACTED");
+        assert_eq!(config.server_url.to_string(), redacted);
+        assert_eq!(redact_url(config.server_url.as_url()), redacted);
+        // The full URL is still what is sent.
+        assert_eq!(config.server_url.as_url().as_str(), url);
+        assert_no_query_secret(
+            "config",
+            &[
+                format!("{config:?}"),
+                format!("{config:#?}"),
+                config.server_url.to_string(),
+                format!("{:?}", config.server_url),
+            ],
+        );
+
+        let client = SignalClient::new(config).unwrap();
+        assert_no_query_secret("client", &[format!("{client:?}"), format!("{client:#?}")]);
+        let error = client
+            .post_signal("sig_1", Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), expected_kind, "{error}");
+        assert_eq!(error.url(), Some(redacted.as_str()));
+        assert!(error.to_string().contains(&redacted), "{error}");
+        let mut shown = every_rendering(&error);
+        shown.push(error.error_class());
+        assert_no_query_secret("post error", &shown);
+        check!(&[KEY.to_vec()], both: error);
+    }
+    drop(silent);
+
+    // Refused URLs: the error never repeats the URL, whatever part held it.
+    for url in [
+        format!("ftp://x.com/s?api_key={QUERY_SECRET}"),
+        format!("http:///s?api_key={QUERY_SECRET}"),
+        format!("http:/x.com/s?api_key={QUERY_SECRET}"),
+        format!("http://user:{QUERY_SECRET}@x.com/s"),
+        format!("http://x.com/s?api_key={QUERY_SECRET}\t&b=1"),
+    ] {
+        assert!(ServerUrl::parse(&url).is_err(), "{url}");
+        let errors = ClientConfig::new(&url, &secret).unwrap_err();
+        let lookup_errors = ClientConfig::from_lookup(|name| match name {
+            "SIGNAL_SERVER_URL" => Some(url.clone()),
+            "SIGNAL_HMAC_SECRET" => Some(secret.clone()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(errors, lookup_errors);
+        for error in &errors {
+            assert_eq!(error.variable(), "SIGNAL_SERVER_URL");
+            assert_no_query_secret("config error", &every_rendering(error));
+        }
+    }
+
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    // The capture works: the client's own line for each failed attempt is there.
+    assert_eq!(logs.matches("signal attempt failed").count(), 2, "{logs}");
+    assert!(logs.contains("api_key=REDACTED"), "{logs}");
+    assert_no_query_secret("logs", &[logs]);
 }

@@ -1,10 +1,15 @@
 //! Property tests: random keys, ids and bodies round-trip; random mutations
-//! of any signed part never verify.
+//! of any signed part never verify; the pure parsers never panic and stay
+//! within their bounds on any input.
+#![cfg(feature = "verify")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac_client::{SigningKeys, Verifier, sign};
+use hmac_client::{
+    MAX_RETRY_AFTER, MAX_SIGNATURE_ENTRIES, SigningKeys, Verifier, WebhookHeaders,
+    parse_retry_after, sign,
+};
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 
@@ -109,5 +114,27 @@ proptest! {
     fn arbitrary_signature_headers_never_panic_or_verify(key in key(), id in ID, body in body(), signature in "[ -~]{0,200}") {
         let verifier = Verifier::new(keys_of(&key));
         prop_assert!(verifier.verify_at(&headers(&id, NOW, &signature), &body, NOW).is_err());
+    }
+
+    #[test]
+    fn retry_after_never_panics_and_stays_bounded(value in any::<String>(), now in any::<i64>()) {
+        if let Some(wait) = parse_retry_after(&value, now) {
+            prop_assert!(wait <= MAX_RETRY_AFTER);
+        }
+    }
+
+    #[test]
+    fn retry_after_delta_seconds_round_trip(seconds in any::<u64>(), now in any::<i64>()) {
+        let expected = std::time::Duration::from_secs(seconds).min(MAX_RETRY_AFTER);
+        prop_assert_eq!(parse_retry_after(&seconds.to_string(), now), Some(expected));
+    }
+
+    #[test]
+    fn webhook_headers_never_panic_and_respect_their_bounds(id in any::<String>(), ts in any::<String>(), sig in any::<String>()) {
+        if let Ok(parsed) = WebhookHeaders::from_strs(&id, &ts, &sig) {
+            prop_assert!(hmac_client::is_valid_id(parsed.id));
+            prop_assert!(parsed.timestamp >= 0);
+            prop_assert!((1..=MAX_SIGNATURE_ENTRIES).contains(&parsed.signatures().len()));
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Signing and verification against the specification's test vector, and
 //! every way a request must fail verification.
+#![cfg(feature = "verify")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -372,9 +373,8 @@ fn checks_run_in_order_structure_then_time_then_signature() {
 }
 
 #[test]
-fn replayed_id_in_flight_is_409_completed_is_duplicate_failed_is_released() {
-    let verifier =
-        vector_verifier().with_replay_guard(ReplayGuard::new(100, Duration::from_secs(600)));
+fn an_id_in_flight_is_409_and_once_completed_is_a_duplicate() {
+    let verifier = vector_verifier().with_replay_guard(ReplayGuard::new(100));
     let map = vector_headers(VECTOR_SIGNATURE);
 
     // First delivery: accepted and in flight.
@@ -385,12 +385,13 @@ fn replayed_id_in_flight_is_409_completed_is_duplicate_failed_is_released() {
     let replay = verifier
         .verify_at(&map, VECTOR_BODY, VECTOR_TS + 1)
         .unwrap_err();
-    assert_eq!(replay.kind(), VerifyErrorKind::Replayed);
+    assert_eq!(replay.kind(), VerifyErrorKind::InFlight);
     assert_eq!(replay.status(), StatusCode::CONFLICT);
+    assert_eq!(replay.retry_after(), None);
     // A clone of the verifier shares the guard.
     assert_eq!(
         kind(verifier.clone().verify_at(&map, VECTOR_BODY, VECTOR_TS + 1)),
-        VerifyErrorKind::Replayed
+        VerifyErrorKind::InFlight
     );
 
     // Completed: later deliveries are duplicates to acknowledge, not act on.
@@ -442,5 +443,229 @@ fn a_verifier_without_guard_never_reports_duplicates() {
             .unwrap();
         assert!(!verified.is_duplicate());
         verified.complete();
+    }
+}
+
+/// The replay guard's rules, through the verifier, on an injected clock.
+mod replay_guard {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"symbol":"BTCUSDT","side":"buy"}"#;
+    const TOL: i64 = 300;
+
+    struct Receiver {
+        keys: SigningKeys,
+        verifier: Verifier,
+    }
+
+    impl Receiver {
+        fn new(capacity: usize, tolerance: i64) -> Receiver {
+            let keys = keys(VECTOR_SECRET);
+            let verifier = Verifier::new(keys.clone())
+                .with_tolerance(Duration::from_secs(tolerance.unsigned_abs()))
+                .with_replay_guard(ReplayGuard::new(capacity));
+            Receiver { keys, verifier }
+        }
+
+        /// The request a sender makes for `id` at `ts`.
+        fn request(&self, id: &str, ts: i64) -> HeaderMap {
+            headers(id, &ts.to_string(), &sign(&self.keys, id, ts, BODY))
+        }
+
+        fn at(&self, request: &HeaderMap, now: i64) -> Result<Verified, VerifyError> {
+            self.verifier.verify_at(request, BODY, now)
+        }
+
+        fn remembered(&self) -> usize {
+            self.verifier.replay_guard().unwrap().len()
+        }
+    }
+
+    #[test]
+    fn a_replay_of_the_same_request_after_a_failed_handler_is_refused() {
+        let receiver = Receiver::new(100, TOL);
+        let captured = receiver.request("sig_1", 1_000);
+        drop(receiver.at(&captured, 1_000).unwrap());
+
+        // Every second of its window, the captured request stays refused.
+        for now in [1_000, 1_001, 1_150, 1_000 + TOL] {
+            let error = receiver.at(&captured, now).unwrap_err();
+            assert_eq!(error.kind(), VerifyErrorKind::Replayed, "at {now}");
+            assert_eq!(error.status(), StatusCode::CONFLICT);
+            assert_eq!(
+                error.public_message(),
+                "webhook already being processed, retry later"
+            );
+        }
+        // And then the timestamp check refuses it.
+        assert_eq!(
+            kind(receiver.at(&captured, 1_001 + TOL)),
+            VerifyErrorKind::Stale
+        );
+    }
+
+    #[test]
+    fn a_genuine_retry_after_a_failed_handler_is_accepted() {
+        let receiver = Receiver::new(100, TOL);
+        let first = receiver.request("sig_1", 1_000);
+        drop(receiver.at(&first, 1_000).unwrap());
+
+        let retry = receiver.request("sig_1", 1_004);
+        let mut accepted = receiver.at(&retry, 1_004).unwrap();
+        assert!(!accepted.is_duplicate());
+        assert_eq!(accepted.timestamp, 1_004);
+        accepted.complete();
+
+        // Now both the original and the retry are duplicates, not new work.
+        assert!(receiver.at(&first, 1_005).unwrap().is_duplicate());
+        assert!(receiver.at(&retry, 1_005).unwrap().is_duplicate());
+    }
+
+    #[test]
+    fn a_failed_retry_is_released_too_and_older_attempts_stay_refused() {
+        let receiver = Receiver::new(100, TOL);
+        let attempts: Vec<_> = [1_000, 1_010, 1_020]
+            .iter()
+            .map(|&ts| receiver.request("sig_1", ts))
+            .collect();
+        drop(receiver.at(&attempts[0], 1_000).unwrap());
+        drop(receiver.at(&attempts[1], 1_010).unwrap());
+        for (request, now) in [(&attempts[0], 1_011), (&attempts[1], 1_011)] {
+            assert_eq!(kind(receiver.at(request, now)), VerifyErrorKind::Replayed);
+        }
+        assert!(receiver.at(&attempts[2], 1_020).is_ok());
+    }
+
+    #[test]
+    fn a_retry_in_the_same_second_is_the_same_bytes_and_waits_a_second() {
+        let receiver = Receiver::new(100, TOL);
+        drop(
+            receiver
+                .at(&receiver.request("sig_1", 1_000), 1_000)
+                .unwrap(),
+        );
+        // Same id, same second: byte-identical to a replay, so 409 (retryable).
+        let same_second = receiver.request("sig_1", 1_000);
+        assert_eq!(
+            kind(receiver.at(&same_second, 1_000)),
+            VerifyErrorKind::Replayed
+        );
+        // The sender's next retry, a second later, gets in.
+        assert!(
+            receiver
+                .at(&receiver.request("sig_1", 1_001), 1_001)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn ids_expire_exactly_at_timestamp_plus_tolerance() {
+        for tolerance in [TOL, 5, 0] {
+            let receiver = Receiver::new(100, tolerance);
+            let first = receiver.request("sig_1", 1_000);
+            receiver.at(&first, 1_000).unwrap().complete();
+
+            // The last second the request verifies: remembered.
+            let end = 1_000 + tolerance;
+            assert!(
+                receiver.at(&first, end).unwrap().is_duplicate(),
+                "tolerance {tolerance}"
+            );
+            assert_eq!(receiver.remembered(), 1);
+
+            // From the next second, it is stale, and the id is forgotten: a
+            // new attempt of it (whatever its origin) is fresh work again.
+            assert_eq!(kind(receiver.at(&first, end + 1)), VerifyErrorKind::Stale);
+            let later = receiver.request("sig_1", end + 1);
+            let fresh = receiver.at(&later, end + 1).unwrap();
+            assert!(!fresh.is_duplicate(), "tolerance {tolerance}");
+            assert_eq!(receiver.remembered(), 1);
+        }
+    }
+
+    #[test]
+    fn a_request_signed_ahead_of_the_clock_is_remembered_for_its_whole_window() {
+        let receiver = Receiver::new(100, TOL);
+        // Signed at the far end of the tolerance, seen at once: it verifies
+        // for twice the tolerance.
+        let ahead = receiver.request("sig_1", 1_000 + TOL);
+        drop(receiver.at(&ahead, 1_000).unwrap());
+        for now in [1_000 + TOL, 1_000 + 2 * TOL] {
+            assert_eq!(
+                kind(receiver.at(&ahead, now)),
+                VerifyErrorKind::Replayed,
+                "at {now}"
+            );
+        }
+        assert_eq!(
+            kind(receiver.at(&ahead, 1_001 + 2 * TOL)),
+            VerifyErrorKind::Stale
+        );
+    }
+
+    #[test]
+    fn a_full_guard_of_live_ids_answers_503_with_retry_after() {
+        let receiver = Receiver::new(2, TOL);
+        receiver
+            .at(&receiver.request("a", 1_000), 1_000)
+            .unwrap()
+            .complete();
+        drop(receiver.at(&receiver.request("b", 1_050), 1_050).unwrap());
+
+        let error = receiver
+            .at(&receiver.request("c", 1_100), 1_100)
+            .unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::GuardFull);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // "a" verifies until 1_300 and is forgotten at 1_301.
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(201)));
+        let (status, response_headers, message) = error.response_parts();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response_headers.get("retry-after").unwrap(), "201");
+        assert_eq!(message, "webhook receiver busy, retry later");
+        assert!(
+            error.to_string().starts_with("webhook rejected (503)"),
+            "{error}"
+        );
+
+        // Nothing live was evicted: both known ids are still decided.
+        assert!(
+            receiver
+                .at(&receiver.request("a", 1_100), 1_100)
+                .unwrap()
+                .is_duplicate()
+        );
+        assert_eq!(
+            kind(receiver.at(&receiver.request("b", 1_050), 1_100)),
+            VerifyErrorKind::Replayed
+        );
+        // "a" was just seen again signed at 1_100, so "b" (live until 1_350)
+        // now frees first.
+        assert_eq!(
+            receiver
+                .at(&receiver.request("c", 1_101), 1_101)
+                .unwrap_err()
+                .retry_after(),
+            Some(Duration::from_secs(1_351 - 1_101))
+        );
+        assert!(receiver.at(&receiver.request("c", 1_351), 1_351).is_ok());
+    }
+
+    #[test]
+    fn other_errors_carry_no_retry_after() {
+        let receiver = Receiver::new(100, TOL);
+        let request = receiver.request("sig_1", 1_000);
+        let _held = receiver.at(&request, 1_000).unwrap();
+        for error in [
+            receiver.at(&request, 1_001).unwrap_err(),
+            receiver.at(&request, 9_999).unwrap_err(),
+            receiver
+                .verifier
+                .verify_at(&request, b"{}", 1_000)
+                .unwrap_err(),
+        ] {
+            assert_eq!(error.retry_after(), None, "{error}");
+            assert!(error.response_parts().1.is_empty());
+        }
     }
 }
