@@ -30,7 +30,7 @@ const REDACTED: &str = "[REDACTED]";
 pub fn describe(config: &DeliveryConfig) -> String {
     let mut out = Listing::default();
     let client = &config.client;
-    out.set(SIGNAL_SERVER_URL, redact_url(&client.server_url));
+    out.set(SIGNAL_SERVER_URL, client.server_url.redacted());
     out.set(
         SIGNAL_HMAC_SECRET,
         format!("{REDACTED} ({} key(s))", client.keys.len()),
@@ -62,7 +62,7 @@ pub fn describe(config: &DeliveryConfig) -> String {
             out.set(OPS_ALERTS_DISABLED, false);
             out.set(OPS_TELEGRAM_BOT_TOKEN, REDACTED);
             out.set(OPS_TELEGRAM_CHAT_ID, alerts.chat());
-            out.set(OPS_TELEGRAM_API_URL, redact_url(alerts.api_url()));
+            out.set(OPS_TELEGRAM_API_URL, hmac_client::redact_url(alerts.api_url()));
             match alerts.thread_id() {
                 Some(thread) => out.set(OPS_TELEGRAM_THREAD_ID, thread),
                 None => out.unset(OPS_TELEGRAM_THREAD_ID, "alerts go to the main chat"),
@@ -113,20 +113,4 @@ impl Listing {
     fn comment(&mut self, text: &str) {
         let _ = writeln!(self.0, "# {text}");
     }
-}
-
-/// A URL as shown: every query value replaced, userinfo never shown.
-fn redact_url(url: &url::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    if shown.query().is_some() {
-        let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
-        shown.set_query(None);
-        let mut pairs = shown.query_pairs_mut();
-        for name in names {
-            pairs.append_pair(&name, "REDACTED");
-        }
-    }
-    shown.to_string()
 }
