@@ -580,13 +580,13 @@ pub fn describe_config(config: &DeliveryConfig) -> String {
             retry.max_elapsed().as_secs_f64()
         ),
         format!("RETRY_JITTER={}", retry.jitter()),
-        match config.budget {
-            Some(b) => format!(
-                "RETRY_BUDGET_MAX_TOKENS={}\nRETRY_BUDGET_TOKEN_RATIO={}",
-                b.max_tokens, b.token_ratio
-            ),
-            None => "RETRY_BUDGET_MAX_TOKENS=0 (budget off)".to_owned(),
-        },
+        config
+            .budget
+            .vars()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         format!("SIGNAL_SERVER_URL={}", config.client.server_url),
         format!(
             "SIGNAL_HMAC_SECRET=<redacted: {} key(s)>",

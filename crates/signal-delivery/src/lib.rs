@@ -9,15 +9,16 @@
 //! | [`FailureReason::Exhausted`] / [`FailureReason::Deadline`] | all allowed | ERROR |
 //! | [`FailureReason::Rejected`] (400, 404, 410, 413, 422) | none | ERROR, with the server's reason |
 //! | [`FailureReason::SignatureRejected`] (401, 403) | none | CRITICAL |
-//! | [`FailureReason::Budget`] | refused by the shared budget | ERROR |
+//! | [`FailureReason::Budget`] | deferred by the shared budget until the deadline | ERROR |
 //! | [`FailureReason::InvalidSignal`] | no network call | ERROR |
 //!
 //! Two ways to deliver: [`DeliveryService::deliver`] retries in memory (the
 //! `send` command), and the [`worker`] delivers from the durable
 //! `signal-outbox` (the `enqueue` and `run` commands), one attempt per claim,
 //! with the retry schedule stored so it survives crashes and restarts. Both
-//! decide with the same `retry_core::decide_after_failure` and fail with the
-//! same [`DeliveryError`], so alerts and metrics look alike.
+//! decide with the same `retry_core::decide_after_failure` (and, when the
+//! shared budget refuses a due retry, `retry_core::decide_after_refusal`)
+//! and fail with the same [`DeliveryError`], so alerts and metrics look alike.
 //!
 //! ```
 //! use signal_delivery::{DeliveryConfig, FailureReason};
@@ -49,10 +50,10 @@ pub mod telemetry;
 pub mod worker;
 
 pub use config::{
-    ALERTS_DISABLED, AlertSetting, BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting,
-    ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT, LogFormat, METRICS_ADDR,
-    OUTBOX_BATCH_SIZE, OUTBOX_LEASE_SECONDS, OUTBOX_PATH, OUTBOX_POLL_INTERVAL_MS, OutboxSettings,
-    RUST_LOG,
+    ALERTS_DISABLED, AlertSetting, BUDGET, BUDGET_MIN_PER_SECOND, BUDGET_PERCENT,
+    BUDGET_WINDOW_SECONDS, BudgetSetting, ConfigErrors, ConfigProblem, DeliveryConfig, LOG_FORMAT,
+    LogFormat, METRICS_ADDR, OUTBOX_BATCH_SIZE, OUTBOX_LEASE_SECONDS, OUTBOX_PATH,
+    OUTBOX_POLL_INTERVAL_MS, OutboxSettings, REPLACED_BUDGET_VARIABLES, RUST_LOG, parse_budget,
 };
 pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
 pub use service::{BuildError, DeliveryService};

@@ -34,7 +34,7 @@ fn problems(vars: &[(&str, &str)]) -> Vec<(String, String)> {
 fn defaults_when_only_the_required_variables_are_set() {
     let config = load(&[]).unwrap();
     assert_eq!(config.retry.max_retries(), 5);
-    assert_eq!(config.budget, Some(BudgetSetting::DEFAULT));
+    assert_eq!(config.budget, BudgetSetting::DEFAULT);
     assert_eq!(config.metrics_addr, None);
     assert_eq!(config.log_format, LogFormat::Text);
     assert!(matches!(config.alerts, AlertSetting::Telegram(_)));
@@ -45,7 +45,7 @@ fn optional_values_are_read() {
     let config = load(&[
         ("METRICS_ADDR", "127.0.0.1:9464"),
         ("LOG_FORMAT", "json"),
-        ("RETRY_BUDGET_MAX_TOKENS", "0"),
+        ("RETRY_BUDGET", "off"),
         ("OPS_ALERTS_DISABLED", "true"),
         ("OPS_TELEGRAM_BOT_TOKEN", "not even a token"),
         ("RUST_LOG", "signal_delivery=debug,warn"),
@@ -53,20 +53,26 @@ fn optional_values_are_read() {
     .unwrap();
     assert_eq!(config.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
     assert_eq!(config.log_format, LogFormat::Json);
-    assert_eq!(config.budget, None, "0 tokens turns the budget off");
+    assert!(
+        !config.budget.enabled,
+        "RETRY_BUDGET=off turns the budget off"
+    );
     // Alerts explicitly disabled: the Telegram variables are not read at all.
     assert!(matches!(config.alerts, AlertSetting::Disabled));
     let config = load(&[
-        ("RETRY_BUDGET_MAX_TOKENS", "20"),
-        ("RETRY_BUDGET_TOKEN_RATIO", "0.5"),
+        ("RETRY_BUDGET_PERCENT", "50"),
+        ("RETRY_BUDGET_MIN_PER_SECOND", "5"),
+        ("RETRY_BUDGET_WINDOW_SECONDS", "30"),
     ])
     .unwrap();
     assert_eq!(
         config.budget,
-        Some(BudgetSetting {
-            max_tokens: 20,
-            token_ratio: 0.5
-        })
+        BudgetSetting {
+            enabled: true,
+            percent: 50,
+            min_per_second: 5,
+            window_seconds: 30
+        }
     );
 }
 
@@ -78,17 +84,19 @@ fn each_bad_value_names_its_variable_and_the_allowed_values() {
         ("LOG_FORMAT", "xml", "text or json"),
         ("LOG_FORMAT", "", "text or json"),
         ("OPS_ALERTS_DISABLED", "maybe", "true or false"),
-        ("RETRY_BUDGET_MAX_TOKENS", "-1", "0 (budget off) to 1000"),
-        ("RETRY_BUDGET_MAX_TOKENS", "1001", "0 (budget off) to 1000"),
+        ("RETRY_BUDGET", "yes", "on or off, default on"),
+        ("RETRY_BUDGET_PERCENT", "0", "1 to 1000"),
+        ("RETRY_BUDGET_MIN_PER_SECOND", "", "1 to 10000"),
+        ("RETRY_BUDGET_WINDOW_SECONDS", "601", "1 to 600"),
         (
-            "RETRY_BUDGET_TOKEN_RATIO",
+            "RETRY_BUDGET_MAX_TOKENS",
             "0",
-            "greater than 0 and at most 1",
+            "replaced by RETRY_BUDGET_PERCENT",
         ),
         (
             "RETRY_BUDGET_TOKEN_RATIO",
-            "NaN",
-            "greater than 0 and at most 1",
+            "0.1",
+            "replaced by RETRY_BUDGET_PERCENT",
         ),
         ("RUST_LOG", "=[", "log filter"),
         ("MAX_RETRIES", "abc", "0 to 10"),
@@ -150,7 +158,10 @@ fn describe_config_redacts_every_secret() {
         text.contains("SIGNAL_HMAC_SECRET=<redacted: 1 key(s)>"),
         "{text}"
     );
-    assert!(text.contains("RETRY_BUDGET_MAX_TOKENS=100"), "{text}");
+    assert!(
+        text.contains("RETRY_BUDGET=on\nRETRY_BUDGET_PERCENT=30\nRETRY_BUDGET_MIN_PER_SECOND=10\nRETRY_BUDGET_WINDOW_SECONDS=10"),
+        "{text}"
+    );
     assert!(!text.contains("C2FVsBQIhrscChlQIMV"), "{text}");
     assert!(!text.contains("AAH-secret-token-value"), "{text}");
     let debug = format!("{config:?}");

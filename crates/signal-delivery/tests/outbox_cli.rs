@@ -45,7 +45,7 @@ fn command(server_url: &str, outbox: &Path, args: &[&str]) -> Command {
         .env("SIGNAL_HMAC_SECRET", support::SECRET)
         .env("OPS_ALERTS_DISABLED", "true")
         .env("OUTBOX_PATH", outbox)
-        .env("RETRY_BUDGET_MAX_TOKENS", "0")
+        .env("RETRY_BUDGET", "off")
         .env("RETRY_DELAY_SECONDS", "1")
         .env("RETRY_MAX_DELAY_SECONDS", "2")
         .env("RETRY_JITTER", "none")
