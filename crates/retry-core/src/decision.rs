@@ -67,8 +67,11 @@ pub enum RetryDecision {
 ///    [`GiveUpReason::DeadlineExceeded`].
 /// 5. Otherwise: [`RetryDecision::RetryAfter`] that delay.
 ///
-/// The retry budget is not consulted here: the caller asks it when the
-/// retry is due (see the [module docs](self) and [`decide_after_refusal`]).
+/// The retry budget is not consulted here: the caller asks it
+/// ([`RetryBudget::try_withdraw`](crate::RetryBudget::try_withdraw)) when
+/// the retry is due, and on a refusal decides with [`decide_after_refusal`].
+/// Asking at that moment, not when scheduling, is what makes a refusal a
+/// real deferral: the budget paces the retries actually sent.
 ///
 /// A persisted schedule passes the stored attempt count and the time since
 /// its chosen start, and computes the delay with
