@@ -848,8 +848,8 @@ const METHOD: &str = "\
   the `v1,` header value for signing; header parsing, the timestamp window
   and base64 decoding for verifying.
 - The memory program turns the shared retry budget off
-  (`RETRY_BUDGET_MAX_TOKENS=0`): with the default budget most of 10,000
-  failing signals would give up at once instead of waiting. Resident memory
+  (`RETRY_BUDGET=off`), so that only the parked retries are measured, not
+  the budget pacing the retries that follow. Resident memory
   includes allocator slack (glibc malloc keeps freed memory), so the
   per-signal figure is an upper bound.
 

@@ -70,6 +70,14 @@ impl<R> Backoff<R> {
     }
 }
 
+impl<R> Backoff<R> {
+    /// The generator jitter is drawn from, for the loop's other random
+    /// waits (budget deferrals), so one seed makes a whole run repeatable.
+    pub(crate) fn rng_mut(&mut self) -> &mut R {
+        &mut self.rng
+    }
+}
+
 impl<R> fmt::Debug for Backoff<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Backoff")

@@ -85,10 +85,15 @@ pub enum RetryError<E> {
         /// The operation name given to the loop.
         operation: String,
     },
-    /// The shared [`RetryBudget`](crate::RetryBudget) refused a retry.
+    /// The shared [`RetryBudget`](crate::RetryBudget) kept refusing the due
+    /// retry until the deadline (each refusal deferred it; none of those
+    /// waits counts as an attempt).
     BudgetExhausted {
         /// Attempts made.
         attempts: u32,
+        /// Time from the start of the first attempt to giving up (the
+        /// deadline, or just past it).
+        elapsed: Duration,
         /// The last attempt's error.
         last_error: E,
         /// The operation name given to the loop.
@@ -174,6 +179,7 @@ impl<E> RetryError<E> {
             },
             GiveUpReason::BudgetExhausted => RetryError::BudgetExhausted {
                 attempts,
+                elapsed,
                 last_error,
                 operation,
             },
@@ -202,7 +208,12 @@ impl<E: fmt::Display> fmt::Display for RetryError<E> {
             RetryError::DeadlineExceeded { elapsed, .. } => {
                 write!(f, "deadline reached after {elapsed:?}")?;
             }
-            RetryError::BudgetExhausted { .. } => f.write_str("retry budget exhausted")?,
+            RetryError::BudgetExhausted { elapsed, .. } => {
+                write!(
+                    f,
+                    "retry budget held the retry back until the deadline, {elapsed:?}"
+                )?;
+            }
         }
         write!(f, "): {}", self.last_error())
     }
@@ -270,7 +281,7 @@ mod tests {
             ),
             (
                 GiveUpReason::BudgetExhausted,
-                "post_signal: gave up after 6 attempts (retry budget exhausted): connection refused",
+                "post_signal: gave up after 6 attempts (retry budget held the retry back until the deadline, 155s): connection refused",
             ),
         ];
         for (reason, text) in cases {

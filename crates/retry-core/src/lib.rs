@@ -13,10 +13,13 @@
 //!   delays: `base * multiplier^n`, then [`Jitter`], then the `max_delay` cap.
 //! - The operation's error implements [`Classify`]: transient, permanent, or
 //!   transient with a server hint.
-//! - [`decide_after_failure`] is the loop's after-failure rule as a pure
-//!   function, for schedules persisted outside the loop (an outbox).
+//! - [`decide_after_failure`] and [`decide_after_refusal`] are the loop's
+//!   rules as pure functions, for schedules persisted outside the loop (an
+//!   outbox).
 //! - [`Retry`] runs the loop ([`with_retry`] and [`retry_async`] are the short
-//!   forms), with an optional [`RetryObserver`] and shared [`RetryBudget`].
+//!   forms), with an optional [`RetryObserver`] and shared [`RetryBudget`]
+//!   (a share of recent requests plus a floor per second; a refusal defers a
+//!   retry, it does not fail the call).
 //! - Giving up is a [`RetryError`] that keeps the last error, the attempt
 //!   count and the operation name: a signal is never dropped silently.
 //!
@@ -124,12 +127,15 @@ mod sleep;
 mod time;
 
 pub use backoff::{Backoff, calculate_backoff_delay};
-pub use budget::{MAX_BUDGET_TOKENS, RetryBudget};
+pub use budget::{
+    MAX_BUDGET_MIN_PER_SECOND, MAX_BUDGET_PERCENT, MAX_BUDGET_WINDOW, MIN_BUDGET_WINDOW,
+    RetryBudget,
+};
 pub use classify::{Classify, Retryability};
-pub use decision::{RetryDecision, decide_after_failure};
+pub use decision::{BUDGET_DEFERRAL, RetryDecision, decide_after_failure, decide_after_refusal};
 pub use error::{AttemptTimedOut, RetryError, RetryExhaustedError};
 pub use jitter::{Jitter, ParseJitterError};
-pub use observer::{GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};
+pub use observer::{DeferEvent, GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};
 pub use policy::{
     MAX_DURATION_LIMIT, MAX_MULTIPLIER, MAX_RETRIES_LIMIT, MIN_BASE_DELAY, RetryPolicy,
     RetryPolicyBuilder,

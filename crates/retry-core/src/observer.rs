@@ -12,7 +12,10 @@ pub enum GiveUpReason {
     Permanent,
     /// The next delay would have ended past `max_elapsed`.
     DeadlineExceeded,
-    /// The shared retry budget refused a retry.
+    /// The shared retry budget kept refusing the due retry until the
+    /// deadline: the signal was held back, not retried and failed. A single
+    /// refusal only defers the retry (see
+    /// [`decide_after_refusal`](crate::decide_after_refusal)).
     BudgetExhausted,
 }
 
@@ -50,6 +53,24 @@ pub struct RetryEvent<'a, E> {
     pub elapsed: Duration,
 }
 
+/// A due retry that the budget refused, reported before the loop waits to
+/// ask again. No attempt is made or counted for it.
+#[derive(Debug)]
+pub struct DeferEvent<'a, E> {
+    /// The operation name given to the loop.
+    pub operation: &'a str,
+    /// The 1-based number of the attempt held back (the one not yet made).
+    pub attempt: u32,
+    /// How long the loop waits before asking the budget again.
+    pub delay: Duration,
+    /// How many times this retry has been refused, this time included.
+    pub deferrals: u32,
+    /// The error of the last attempt made.
+    pub error: &'a E,
+    /// Time since the first attempt started.
+    pub elapsed: Duration,
+}
+
 /// The loop gave up; reported once, before the error is returned.
 #[derive(Debug)]
 pub struct GiveUpEvent<'a, E> {
@@ -65,9 +86,10 @@ pub struct GiveUpEvent<'a, E> {
     pub error: &'a E,
 }
 
-/// Called on every retry and on give-up (metrics, logs, alerts).
+/// Called on every retry, every budget deferral and on give-up (metrics,
+/// logs, alerts).
 ///
-/// Both methods default to doing nothing; `()` is the no-op observer.
+/// Every method defaults to doing nothing; `()` is the no-op observer.
 /// Observers are called on the retry loop's path, so they should be quick.
 ///
 /// ```
@@ -86,6 +108,12 @@ pub struct GiveUpEvent<'a, E> {
 pub trait RetryObserver<E> {
     /// A failed attempt is about to be retried after `event.delay`.
     fn on_retry(&self, event: &RetryEvent<'_, E>) {
+        let _ = event;
+    }
+
+    /// The budget refused a due retry; the loop waits `event.delay` and asks
+    /// again (the retry is deferred, not given up).
+    fn on_defer(&self, event: &DeferEvent<'_, E>) {
         let _ = event;
     }
 

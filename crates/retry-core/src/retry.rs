@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::classify::{Classify, Retryability};
-use crate::decision::{RetryDecision, decide_after_failure};
+use crate::decision::{RetryDecision, decide_after_failure, decide_after_refusal};
 use crate::error::{AttemptTimedOut, RetryError};
-use crate::observer::{GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};
+use crate::observer::{DeferEvent, GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};
 use crate::policy::RetryPolicy;
 use crate::rng::{RandomSource, SplitMix64};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
@@ -24,19 +24,24 @@ use crate::time::{Clock, SystemClock};
 /// [`decide_after_failure`], which persisted schedules use too):
 ///
 /// 1. A [`Permanent`](Retryability::Permanent) error ends the loop at once.
-/// 2. With a [budget](Self::budget), the failure costs a token.
-/// 3. If that was attempt `max_attempts`, the loop ends: [`RetryError::Exhausted`].
-/// 4. If the budget now refuses retries: [`RetryError::BudgetExhausted`].
-/// 5. The next delay comes from the policy's backoff; a
+/// 2. If that was attempt `max_attempts`, the loop ends: [`RetryError::Exhausted`].
+/// 3. The next delay comes from the policy's backoff; a
 ///    [`RetryAfter`](Retryability::RetryAfter) hint replaces it when longer (the
 ///    hint is never shortened and not capped by `max_delay`).
-/// 6. If elapsed time plus that delay would pass `max_elapsed`, the loop ends
+/// 4. If elapsed time plus that delay would pass `max_elapsed`, the loop ends
 ///    *before* sleeping: [`RetryError::DeadlineExceeded`].
-/// 7. The observer and a `tracing` debug event see the retry; then the sleep.
+/// 5. The observer and a `tracing` trace event see the retry; then the sleep.
 ///
-/// Permanent errors do not cost budget tokens: like gRPC, only failures that
-/// would be retried count, since a rejected request says nothing about load.
-/// A successful attempt earns the budget its `token_ratio`.
+/// With a [budget](Self::budget), the loop deposits once before the first
+/// attempt and withdraws right before each retry. When the budget refuses,
+/// the retry is *deferred*: the observer's
+/// [`on_defer`](RetryObserver::on_defer) hears of it, the loop sleeps for
+/// the deferral ([`decide_after_refusal`]: 0.5 s to 1.5 s, never past
+/// `max_elapsed`) and asks again. A deferral is not an attempt: the
+/// operation is not called and the attempt count does not move. Only if the
+/// deadline comes while the budget still refuses does the loop end, with
+/// [`RetryError::BudgetExhausted`]: the budget held the retry back until the
+/// deadline.
 ///
 /// The sync path allocates nothing per attempt; the operation name is copied
 /// into the error once, on give-up.
@@ -106,7 +111,9 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
         self
     }
 
-    /// Draws on a shared retry budget (see [`RetryBudget`]).
+    /// Draws on a shared retry budget (see [`RetryBudget`]): a deposit before
+    /// the first attempt, a withdrawal before each retry, deferrals while it
+    /// refuses. The budget reads time from this loop's [clock](Self::clock).
     pub fn budget(mut self, budget: &'a RetryBudget) -> Self {
         self.budget = Some(budget);
         self
@@ -148,14 +155,19 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
         E: Classify,
     {
         let mut state = State::start(self);
+        let mut next = Next::Attempt;
         loop {
-            match op(state.attempt) {
-                Ok(value) => return Ok(state.succeeded(value)),
-                Err(error) => match state.failed(error) {
-                    Next::Retry(delay) => sleeper.sleep(delay),
-                    Next::GiveUp(error) => return Err(error),
+            next = match next {
+                Next::Attempt => match op(state.attempt) {
+                    Ok(value) => return Ok(value),
+                    Err(error) => state.failed(error),
                 },
-            }
+                Next::Wait(delay, error) => {
+                    sleeper.sleep(delay);
+                    state.waited(error)
+                }
+                Next::GiveUp(error) => return Err(error),
+            };
         }
     }
 
@@ -173,14 +185,19 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut state = State::start(self);
+        let mut next = Next::Attempt;
         loop {
-            match op(state.attempt).await {
-                Ok(value) => return Ok(state.succeeded(value)),
-                Err(error) => match state.failed(error) {
-                    Next::Retry(delay) => sleeper.sleep(delay).await,
-                    Next::GiveUp(error) => return Err(error),
+            next = match next {
+                Next::Attempt => match op(state.attempt).await {
+                    Ok(value) => return Ok(value),
+                    Err(error) => state.failed(error),
                 },
-            }
+                Next::Wait(delay, error) => {
+                    sleeper.sleep(delay).await;
+                    state.waited(error)
+                }
+                Next::GiveUp(error) => return Err(error),
+            };
         }
     }
 
@@ -208,19 +225,23 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut state = State::start(self);
+        let mut next = Next::Attempt;
         loop {
-            let timeout = attempt_timeout.min(state.remaining());
-            let outcome = match race(op(state.attempt), sleeper.sleep(timeout)).await {
-                Some(outcome) => outcome,
-                None => Err(E::from(AttemptTimedOut { after: timeout })),
+            next = match next {
+                Next::Attempt => {
+                    let timeout = attempt_timeout.min(state.remaining());
+                    match race(op(state.attempt), sleeper.sleep(timeout)).await {
+                        Some(Ok(value)) => return Ok(value),
+                        Some(Err(error)) => state.failed(error),
+                        None => state.failed(E::from(AttemptTimedOut { after: timeout })),
+                    }
+                }
+                Next::Wait(delay, error) => {
+                    sleeper.sleep(delay).await;
+                    state.waited(error)
+                }
+                Next::GiveUp(error) => return Err(error),
             };
-            match outcome {
-                Ok(value) => return Ok(state.succeeded(value)),
-                Err(error) => match state.failed(error) {
-                    Next::Retry(delay) => sleeper.sleep(delay).await,
-                    Next::GiveUp(error) => return Err(error),
-                },
-            }
         }
     }
 }
@@ -241,9 +262,14 @@ async fn race<T>(work: impl Future<Output = T>, timer: impl Future<Output = ()>)
     .await
 }
 
-/// What to do after a failed attempt.
+/// The loop's next step.
 enum Next<E> {
-    Retry(Duration),
+    /// Make attempt number `State::attempt`.
+    Attempt,
+    /// Sleep, then ask whether the retry may go; the error is the last
+    /// attempt's, kept for the give-up that may follow.
+    Wait(Duration, E),
+    /// Stop with this error.
     GiveUp(RetryError<E>),
 }
 
@@ -256,13 +282,19 @@ struct State<'a, E, C, R> {
     clock: C,
     backoff: Backoff<R>,
     started: Instant,
-    /// The 1-based number of the current attempt.
+    /// The 1-based number of the latest attempt made (or, before it is
+    /// made, about to be made): the attempt count of a give-up.
     attempt: u32,
+    /// Refusals of the retry now due.
+    deferrals: u32,
 }
 
 impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
     fn start(retry: Retry<'a, E, C, R>) -> Self {
         let started = retry.clock.now();
+        if let Some(budget) = retry.budget {
+            budget.deposit(started);
+        }
         State {
             policy: retry.policy,
             operation: retry.operation,
@@ -272,6 +304,7 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
             clock: retry.clock,
             started,
             attempt: 1,
+            deferrals: 0,
         }
     }
 
@@ -283,13 +316,6 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
         self.policy.max_elapsed().saturating_sub(self.elapsed())
     }
 
-    fn succeeded<T>(&self, value: T) -> T {
-        if let Some(budget) = self.budget {
-            budget.record_success();
-        }
-        value
-    }
-
     fn failed(&mut self, error: E) -> Next<E> {
         let retryability = error.retryability();
         let elapsed = self.elapsed();
@@ -297,14 +323,10 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
         // Always draw from the backoff when the decision needs a delay, hint
         // or not, so that a hint does not shift which delay the following
         // retries get.
-        let decision = decide_after_failure(
-            self.policy,
-            self.attempt,
-            elapsed,
-            retryability,
-            self.budget,
-            || backoff.next(),
-        );
+        let decision =
+            decide_after_failure(self.policy, self.attempt, elapsed, retryability, || {
+                backoff.next()
+            });
         let delay = match decision {
             RetryDecision::RetryAfter(delay) => delay,
             RetryDecision::GiveUp(reason) => return self.give_up(reason, error),
@@ -316,8 +338,8 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
         tracing::trace!(
             operation = self.operation,
             attempt,
-            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            delay_ms = millis(delay),
+            elapsed_ms = millis(elapsed),
             server_hint,
             "attempt failed; retrying"
         );
@@ -330,8 +352,51 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
                 elapsed,
             });
         }
+        Next::Wait(delay, error)
+    }
+
+    /// A wait is over: the next attempt goes if the budget (if any) allows
+    /// it; otherwise it is deferred, or given up at the deadline.
+    fn waited(&mut self, error: E) -> Next<E> {
+        let Some(budget) = self.budget else {
+            return self.admit();
+        };
+        let now = self.clock.now();
+        if budget.try_withdraw(now) {
+            return self.admit();
+        }
+        let elapsed = now.saturating_duration_since(self.started);
+        let delay = match decide_after_refusal(self.policy, elapsed, self.backoff.rng_mut()) {
+            RetryDecision::RetryAfter(delay) => delay,
+            RetryDecision::GiveUp(reason) => return self.give_up(reason, error),
+        };
+        self.deferrals = self.deferrals.saturating_add(1);
+        let attempt = self.attempt.saturating_add(1);
+        tracing::trace!(
+            operation = self.operation,
+            attempt,
+            deferrals = self.deferrals,
+            delay_ms = millis(delay),
+            elapsed_ms = millis(elapsed),
+            "retry budget refused; deferring the retry"
+        );
+        if let Some(observer) = self.observer {
+            observer.on_defer(&DeferEvent {
+                operation: self.operation,
+                attempt,
+                delay,
+                deferrals: self.deferrals,
+                error: &error,
+                elapsed,
+            });
+        }
+        Next::Wait(delay, error)
+    }
+
+    fn admit(&mut self) -> Next<E> {
         self.attempt = self.attempt.saturating_add(1);
-        Next::Retry(delay)
+        self.deferrals = 0;
+        Next::Attempt
     }
 
     fn give_up(&self, reason: GiveUpReason, error: E) -> Next<E> {
@@ -339,7 +404,7 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
         tracing::trace!(
             operation = self.operation,
             attempts = self.attempt,
-            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            elapsed_ms = millis(elapsed),
             reason = reason.as_str(),
             "giving up"
         );
@@ -360,6 +425,10 @@ impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
             self.operation,
         ))
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Retries `op` under `policy`, sleeping the thread between attempts.

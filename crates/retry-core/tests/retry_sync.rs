@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use retry_core::{
-    Classify, GiveUpEvent, GiveUpReason, Jitter, ManualClock, Retry, RetryBudget, RetryError,
-    RetryEvent, RetryObserver, RetryPolicy, Retryability, SplitMix64, with_retry,
+    Classify, Clock, DeferEvent, GiveUpEvent, GiveUpReason, Jitter, ManualClock, Retry,
+    RetryBudget, RetryError, RetryEvent, RetryObserver, RetryPolicy, Retryability, SplitMix64,
+    with_retry,
 };
 
 /// An operation error that remembers which attempt produced it.
@@ -419,76 +420,171 @@ fn deadline_is_never_overshot_by_a_sleep_for_any_strategy() {
     }
 }
 
+/// Records deferrals as (attempt held back, delay, deferrals so far, elapsed).
+#[derive(Default)]
+struct Deferrals {
+    seen: Mutex<Vec<(u32, Duration, u32, Duration)>>,
+    retries: Mutex<Vec<u32>>,
+}
+
+impl RetryObserver<OpError> for Deferrals {
+    fn on_retry(&self, e: &RetryEvent<'_, OpError>) {
+        self.retries.lock().unwrap().push(e.attempt);
+    }
+
+    fn on_defer(&self, e: &DeferEvent<'_, OpError>) {
+        assert_eq!(e.operation, "post_signal");
+        assert!(matches!(e.error, OpError::Refused(_)), "{:?}", e.error);
+        self.seen
+            .lock()
+            .unwrap()
+            .push((e.attempt, e.delay, e.deferrals, e.elapsed));
+    }
+}
+
+/// A budget with no retries left for a while: the floor (1 per second over
+/// 10 s) spent by ten retries at the start.
+fn spent_budget(clock: &ManualClock) -> RetryBudget {
+    let budget = RetryBudget::new(1, 1, secs(10)).unwrap();
+    for _ in 0..10 {
+        assert!(budget.try_withdraw(clock.now()));
+    }
+    budget
+}
+
 #[test]
-fn budget_refuses_retries_with_a_distinct_error_and_recovers_on_successes() {
+fn a_refused_retry_is_deferred_not_counted_and_goes_once_the_window_frees_it() {
     let h = Harness::new();
-    let policy = no_jitter();
-    let budget = RetryBudget::new(10, 0.5).unwrap();
+    let budget = spent_budget(&h.clock);
+    let observer = Deferrals::default();
+    let calls = Cell::new(0);
+    let result = Retry::new(&no_jitter(), "post_signal")
+        .clock(&h.clock)
+        .budget(&budget)
+        .observer(&observer)
+        .rng(SplitMix64::new(3))
+        .run_blocking(&h.sleeper(), |n| {
+            calls.set(calls.get() + 1);
+            assert_eq!(n, calls.get(), "attempt numbers count attempts only");
+            if n < 2 {
+                Err(OpError::Refused(n))
+            } else {
+                Ok(n)
+            }
+        });
+    assert_eq!(result.unwrap(), 2);
+    assert_eq!(calls.get(), 2);
+    // The 5 s backoff, then deferrals until the spent slot leaves the window at 10 s.
+    let seen = observer.seen.into_inner().unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|(attempt, ..)| *attempt == 2));
+    let counts: Vec<u32> = seen.iter().map(|(_, _, n, _)| *n).collect();
+    assert_eq!(
+        counts,
+        (1..=u32::try_from(seen.len()).unwrap()).collect::<Vec<_>>()
+    );
+    assert!(
+        seen.iter()
+            .all(|(_, d, ..)| (500..1500).contains(&d.as_millis()))
+    );
+    assert_eq!(seen[0].3, secs(5));
+    let slept = h.slept();
+    assert_eq!(slept[0], secs(5));
+    assert_eq!(slept.len(), 1 + seen.len());
+    let total: Duration = slept.iter().sum();
+    assert!((secs(10)..secs(12)).contains(&total), "{total:?}");
+    assert_eq!(observer.retries.into_inner().unwrap(), [1]);
+}
+
+#[test]
+fn deferrals_never_count_as_attempts_when_the_budget_holds_out_to_the_deadline() {
+    let h = Harness::new();
+    // Floor 1 per second over 600 s, all spent: nothing is freed before 600 s.
+    let budget = RetryBudget::new(1, 1, secs(600)).unwrap();
+    for _ in 0..600 {
+        assert!(budget.try_withdraw(h.clock.now()));
+    }
+    let policy = RetryPolicy::builder()
+        .jitter(Jitter::None)
+        .max_elapsed(secs(60))
+        .build()
+        .unwrap();
+    let observer = Deferrals::default();
+    let calls = Cell::new(0u32);
+    let error = Retry::new(&policy, "post_signal")
+        .clock(&h.clock)
+        .budget(&budget)
+        .observer(&observer)
+        .run_blocking(&h.sleeper(), |n| {
+            calls.set(calls.get() + 1);
+            Err::<(), _>(OpError::Refused(n))
+        })
+        .unwrap_err();
+    assert_eq!(error.reason(), GiveUpReason::BudgetExhausted);
+    assert_eq!(error.attempts(), calls.get());
+    assert_eq!(error.attempts(), 1);
+    assert_eq!(error.last_error(), &OpError::Refused(1));
+    assert!(matches!(error, RetryError::BudgetExhausted { elapsed, .. } if elapsed == secs(60)));
+    assert_eq!(
+        error.to_string(),
+        "post_signal: gave up after 1 attempt (retry budget held the retry back until the deadline, 60s): connection refused (attempt 1)"
+    );
+    // Deferred from 5 s to exactly the deadline, about once a second; never past it.
+    let seen = observer.seen.into_inner().unwrap();
+    assert!((40..=110).contains(&seen.len()), "{}", seen.len());
+    assert_eq!(h.clock.elapsed(), secs(60));
+}
+
+#[test]
+fn the_observer_hears_the_give_up_after_deferrals_with_the_attempt_count() {
+    let h = Harness::new();
+    let budget = RetryBudget::new(1, 1, secs(600)).unwrap();
+    while budget.try_withdraw(h.clock.now()) {}
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .jitter(Jitter::None)
+        .max_elapsed(secs(20))
+        .build()
+        .unwrap();
     let recorder = Recorder::default();
-    // Failures drain the bucket: 10 -> 5 tokens after five failed attempts.
     let error = Retry::new(&policy, "post_signal")
         .clock(&h.clock)
         .budget(&budget)
         .observer(&recorder)
         .run_blocking(&h.sleeper(), |n| Err::<(), _>(OpError::Refused(n)))
         .unwrap_err();
-    assert!(
-        matches!(error, RetryError::BudgetExhausted { attempts: 5, .. }),
-        "{error:?}"
-    );
-    assert_eq!(error.reason(), GiveUpReason::BudgetExhausted);
-    assert!(error.to_string().contains("retry budget exhausted"));
-    assert_eq!(
-        recorder.give_ups.into_inner().unwrap()[0].1,
-        GiveUpReason::BudgetExhausted
-    );
-    assert!(!budget.can_retry());
+    let give_ups = recorder.give_ups.into_inner().unwrap();
+    assert_eq!(give_ups.len(), 1);
+    assert_eq!(give_ups[0].0, 1);
+    assert_eq!(give_ups[0].1, GiveUpReason::BudgetExhausted);
+    assert_eq!(give_ups[0].3, secs(20));
+    assert_eq!(error.attempts(), 1);
+}
 
-    // While the budget is low, a failure gets no retry at all.
-    let error = h.run_with_budget(&policy, &budget, |n| Err::<(), _>(OpError::Refused(n)));
-    assert_eq!(error.unwrap_err().attempts(), 1);
-
-    // Successes earn tokens back (4 + 6 * 0.5 = 7), and retries return:
-    // the next failure leaves 6 > 5 tokens.
-    for _ in 0..6 {
-        h.run_with_budget(&policy, &budget, Ok::<_, OpError>)
-            .unwrap();
-    }
-    assert!(budget.can_retry());
-    let result = h.run_with_budget(&policy, &budget, |n| {
-        if n < 2 {
+#[test]
+fn each_loop_deposits_once_and_each_retry_withdraws_once() {
+    let h = Harness::new();
+    // 100 %: every request earns one retry, on a floor of 600 that nothing
+    // leaves during this test (600 s window).
+    let budget = RetryBudget::new(100, 1, secs(600)).unwrap();
+    let left = || budget.retries_left(h.clock.now());
+    assert_eq!(left(), 600);
+    h.run_with_budget(&no_jitter(), &budget, Ok::<_, OpError>)
+        .unwrap();
+    assert_eq!(left(), 601, "a success deposits and withdraws nothing");
+    let _ = h.run_with_budget(&no_jitter(), &budget, |n| {
+        Err::<(), _>(OpError::Rejected(n))
+    });
+    assert_eq!(left(), 602, "a permanent failure is not retried");
+    let result = h.run_with_budget(&no_jitter(), &budget, |n| {
+        if n < 3 {
             Err(OpError::Refused(n))
         } else {
             Ok(n)
         }
     });
-    assert_eq!(result.unwrap(), 2);
-}
-
-#[test]
-fn permanent_failures_do_not_drain_the_budget() {
-    let h = Harness::new();
-    let budget = RetryBudget::default();
-    for _ in 0..20 {
-        let _ = h.run_with_budget(&no_jitter(), &budget, |n| {
-            Err::<(), _>(OpError::Rejected(n))
-        });
-    }
-    assert_eq!(budget.tokens(), 10.0);
-}
-
-#[test]
-fn the_final_attempt_reports_exhausted_rather_than_budget() {
-    let h = Harness::new();
-    let policy = RetryPolicy::builder()
-        .max_retries(1)
-        .jitter(Jitter::None)
-        .build()
-        .unwrap();
-    let budget = RetryBudget::new(4, 0.1).unwrap(); // can retry while tokens > 2
-    let error = h.run_with_budget(&policy, &budget, |n| Err::<(), _>(OpError::Refused(n)));
-    // Two failures leave 2 tokens, which refuses retries, but none was left anyway.
-    assert_eq!(error.unwrap_err().reason(), GiveUpReason::Exhausted);
+    assert_eq!(result.unwrap(), 3);
+    assert_eq!(left(), 602 + 1 - 2, "one deposit, two withdrawals");
 }
 
 #[test]

@@ -15,7 +15,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use allocation_counter::{AllocationInfo, measure};
-use retry_core::{Classify, Jitter, Retry, RetryPolicy, Retryability, SplitMix64};
+use retry_core::{
+    Classify, Clock, Jitter, ManualClock, Retry, RetryBudget, RetryPolicy, Retryability, SplitMix64,
+};
 
 #[derive(Debug)]
 struct Refused;
@@ -99,6 +101,53 @@ fn giving_up_allocates_the_same_after_one_attempt_or_eleven() {
                     "{jitter}, {max_retries} retries: {info:?}"
                 );
             }
+        }
+    }
+}
+
+/// Allocations of one loop on a budget: `spent` withdrawals are made first,
+/// so that retries are deferred until the window frees them.
+/// Also returns the simulated time the loop took.
+fn budget_loop_allocations(failures: u32, spent: u32) -> (AllocationInfo, Duration) {
+    let clock = ManualClock::new();
+    let sleeper = |delay: Duration| clock.advance(delay);
+    let policy = policy(10, Jitter::None);
+    // Built outside the measurement: the test is about the loop.
+    let budget = RetryBudget::new(1, 1, Duration::from_secs(10)).unwrap();
+    for _ in 0..spent {
+        let _ = budget.try_withdraw(clock.now());
+    }
+    let op = |attempt: u32| {
+        if attempt <= black_box(failures) {
+            Err(Refused)
+        } else {
+            Ok(attempt)
+        }
+    };
+    let info = measure(|| {
+        let result = Retry::new(&policy, "post_signal")
+            .clock(&clock)
+            .budget(&budget)
+            .rng(SplitMix64::new(7))
+            .run_blocking(&sleeper, op);
+        drop(black_box(result));
+    });
+    (info, clock.elapsed())
+}
+
+#[test]
+fn budget_withdrawals_and_deferrals_allocate_nothing() {
+    let (first_try, _) = budget_loop_allocations(0, 0);
+    assert_eq!(first_try.count_total, 0, "{first_try:?}");
+    for (failures, spent) in [(1, 0), (5, 0), (3, 10)] {
+        let (info, took) = budget_loop_allocations(failures, spent);
+        assert_eq!(
+            info.count_total, 0,
+            "{failures} failures, {spent} retries spent beforehand: {info:?}"
+        );
+        if spent > 0 {
+            // The spent floor is freed only at 10 s: the retries were deferred.
+            assert!(took >= Duration::from_secs(10), "{took:?}");
         }
     }
 }

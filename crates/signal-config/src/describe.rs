@@ -52,7 +52,7 @@ pub fn describe(config: &DeliveryConfig) -> String {
     out.set(RETRY_MAX_DELAY_SECONDS, retry.max_delay().as_secs_f64());
     out.set(RETRY_MAX_ELAPSED_SECONDS, retry.max_elapsed().as_secs_f64());
     out.set(RETRY_JITTER, retry.jitter());
-    for (name, value) in crate::budget::describe(config.budget.as_ref()) {
+    for (name, value) in config.budget.vars() {
         out.set(name, value);
     }
 

@@ -95,7 +95,7 @@ impl<'a> Env<'a> {
             if lookup(old).is_some() {
                 problems.push(ConfigProblem::new(
                     old.to_string(),
-                    format!("{old} is no longer read: {replaced_by}; unset it"),
+                    format!("{old} {replaced_by}"),
                 ));
             }
         }

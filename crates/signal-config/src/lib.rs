@@ -52,7 +52,7 @@ use hmac_client::ClientConfig;
 use ops_alerts::{AlertConfig, AlertConfigErrorKind};
 use retry_core::RetryPolicy;
 
-pub use budget::{BUDGET_MAX_TOKENS, BUDGET_TOKEN_RATIO, BudgetSetting};
+pub use budget::{BudgetSetting, parse_budget};
 pub use describe::describe;
 pub use env::{Env, MAX_SECRET_FILE_BYTES, SecretSource};
 pub use outbox::{DEFAULT_OUTBOX_PATH, OutboxSettings};
@@ -82,8 +82,8 @@ pub struct DeliveryConfig {
     pub client: ClientConfig,
     /// Where alerts go.
     pub alerts: AlertSetting,
-    /// The shared retry budget; `None` when it is off.
-    pub budget: Option<BudgetSetting>,
+    /// The shared retry budget (`RETRY_BUDGET*`; off when `RETRY_BUDGET=off`).
+    pub budget: BudgetSetting,
     /// Logs and metrics.
     pub telemetry: TelemetrySettings,
     /// The input side of `send` and `enqueue`.
@@ -167,7 +167,7 @@ impl DeliveryConfig {
                 .map(AlertSetting::Telegram),
         };
 
-        let budget = budget::parse_budget(&lookup)
+        let budget = parse_budget(&lookup)
             .map_err(|p| problems.extend(p))
             .ok();
         let telemetry = TelemetrySettings::from_lookup(&lookup)

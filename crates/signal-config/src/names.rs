@@ -71,17 +71,16 @@ pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
 /// ever echoed.
 pub const SECRETS: [&str; 2] = [SIGNAL_HMAC_SECRET, OPS_TELEGRAM_BOT_TOKEN];
 
-/// Variables that changed meaning: refused while set, with what replaced them.
+/// Variables that changed meaning: refused while set (even to an empty
+/// string), with what replaced them, instead of being silently ignored.
 pub const RENAMED: [(&str, &str); 2] = [
-    (
-        "RETRY_BUDGET_MAX_TOKENS",
-        "the retry budget is now a share of requests plus a floor per second: it was replaced by RETRY_BUDGET_PERCENT and RETRY_BUDGET_MIN_PER_SECOND (see docs/configuration.md, \"The retry budget\")",
-    ),
-    (
-        "RETRY_BUDGET_TOKEN_RATIO",
-        "the retry budget is now a share of requests plus a floor per second: it was replaced by RETRY_BUDGET_PERCENT and RETRY_BUDGET_MIN_PER_SECOND (see docs/configuration.md, \"The retry budget\")",
-    ),
+    ("RETRY_BUDGET_MAX_TOKENS", TOKEN_BUCKET_REPLACED),
+    ("RETRY_BUDGET_TOKEN_RATIO", TOKEN_BUCKET_REPLACED),
 ];
+
+const TOKEN_BUCKET_REPLACED: &str = "was replaced by RETRY_BUDGET_PERCENT and RETRY_BUDGET_MIN_PER_SECOND \
+     (see docs/configuration.md, \"The retry budget\"); unset it \
+     (RETRY_BUDGET=off turns the budget off)";
 
 /// Every variable read (secrets' `_FILE` forms aside), for the unknown-variable warning.
 pub const KNOWN: [&str; 30] = [

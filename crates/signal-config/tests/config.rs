@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use signal_config::{AlertSetting, DeliveryConfig, LogFormat};
+use signal_config::{AlertSetting, BudgetSetting, DeliveryConfig, LogFormat};
 use std::collections::HashMap;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -34,7 +34,7 @@ fn problems(vars: &[(&str, &str)]) -> Vec<(String, String)> {
 fn defaults_when_only_the_required_variables_are_set() {
     let config = load(&[]).unwrap();
     assert_eq!(config.retry.max_retries(), 5);
-    assert!(config.budget.is_some(), "the budget is on by default");
+    assert_eq!(config.budget, BudgetSetting::DEFAULT);
     assert_eq!(config.telemetry.metrics_addr, None);
     assert_eq!(config.telemetry.log_format, LogFormat::Text);
     assert_eq!(config.telemetry.log_filter, "info");
@@ -47,12 +47,33 @@ fn optional_values_are_read() {
     let config = load(&[
         ("METRICS_ADDR", "127.0.0.1:9464"),
         ("LOG_FORMAT", "json"),
+        ("RETRY_BUDGET", "off"),
         ("OPS_ALERTS_DISABLED", "true"),
         ("OPS_TELEGRAM_BOT_TOKEN", "not even a token"),
         ("RUST_LOG", "signal_delivery=debug,warn"),
         ("SIGNAL_MAX_BYTES", "2048"),
     ])
     .unwrap();
+    assert!(
+        !config.budget.enabled,
+        "RETRY_BUDGET=off turns the budget off"
+    );
+    let budget = load(&[
+        ("RETRY_BUDGET_PERCENT", "50"),
+        ("RETRY_BUDGET_MIN_PER_SECOND", "5"),
+        ("RETRY_BUDGET_WINDOW_SECONDS", "30"),
+    ])
+    .unwrap()
+    .budget;
+    assert_eq!(
+        budget,
+        BudgetSetting {
+            enabled: true,
+            percent: 50,
+            min_per_second: 5,
+            window_seconds: 30
+        }
+    );
     assert_eq!(
         config.telemetry.metrics_addr,
         Some("127.0.0.1:9464".parse().unwrap())
@@ -72,11 +93,19 @@ fn each_bad_value_names_its_variable_and_the_allowed_values() {
         ("LOG_FORMAT", "xml", "text or json"),
         ("LOG_FORMAT", "", "text or json"),
         ("OPS_ALERTS_DISABLED", "maybe", "true or false"),
-        ("RETRY_BUDGET_MAX_TOKENS", "100", "RETRY_BUDGET_PERCENT"),
+        ("RETRY_BUDGET", "yes", "on or off, default on"),
+        ("RETRY_BUDGET_PERCENT", "0", "1 to 1000"),
+        ("RETRY_BUDGET_MIN_PER_SECOND", "", "1 to 10000"),
+        ("RETRY_BUDGET_WINDOW_SECONDS", "601", "1 to 600"),
+        (
+            "RETRY_BUDGET_MAX_TOKENS",
+            "0",
+            "replaced by RETRY_BUDGET_PERCENT",
+        ),
         (
             "RETRY_BUDGET_TOKEN_RATIO",
             "",
-            "RETRY_BUDGET_MIN_PER_SECOND",
+            "replaced by RETRY_BUDGET_PERCENT",
         ),
         ("SIGNAL_MAX_BYTES", "512", "1024 (1 KiB) to 16777216"),
         ("SEND_SHUTDOWN_GRACE_SECONDS", "x", "0 to 300"),
@@ -153,6 +182,7 @@ fn describe_lists_every_setting_with_secrets_redacted() {
         "SIGNAL_MAX_BYTES=1048576\n",
         "SEND_SHUTDOWN_GRACE_SECONDS=5\n",
         "MAX_RETRIES=5\n",
+        "RETRY_BUDGET=on\nRETRY_BUDGET_PERCENT=30\nRETRY_BUDGET_MIN_PER_SECOND=10\nRETRY_BUDGET_WINDOW_SECONDS=10\n",
         "OUTBOX_PATH=./signal-outbox.db\n",
         "# METRICS_ADDR unset (no metrics endpoint)\n",
     ] {

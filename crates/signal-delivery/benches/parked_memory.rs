@@ -15,9 +15,8 @@
 //! parks in its 60 s backoff sleep. Resident memory (`VmRSS`) is read from
 //! `/proc/self/status` before the first wave and once every signal is parked,
 //! with the peak (`VmHWM`). The retry budget is off
-//! (`RETRY_BUDGET_MAX_TOKENS=0`): with the default budget most of these
-//! signals would give up at once instead of waiting, which is not the case to
-//! size memory for. Arguments (criterion's flags from `cargo bench`) are ignored.
+//! (`RETRY_BUDGET=off`), so that only the parked retries are measured, not
+//! the budget pacing the retries that follow. Arguments (criterion's flags from `cargo bench`) are ignored.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -100,7 +99,7 @@ fn main() {
         ("MAX_RETRIES", "5".to_owned()),
         ("RETRY_DELAY_SECONDS", "60".to_owned()),
         ("RETRY_JITTER", "none".to_owned()),
-        ("RETRY_BUDGET_MAX_TOKENS", "0".to_owned()),
+        ("RETRY_BUDGET", "off".to_owned()),
     ];
     let config = DeliveryConfig::from_lookup(|name| {
         vars.iter()

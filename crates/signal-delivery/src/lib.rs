@@ -9,15 +9,16 @@
 //! | [`FailureReason::Exhausted`] / [`FailureReason::Deadline`] | all allowed | ERROR |
 //! | [`FailureReason::Rejected`] (400, 404, 410, 413, 422) | none | ERROR, with the server's reason |
 //! | [`FailureReason::SignatureRejected`] (401, 403) | none | CRITICAL |
-//! | [`FailureReason::Budget`] | refused by the shared budget | ERROR |
+//! | [`FailureReason::Budget`] | deferred by the shared budget until the deadline | ERROR |
 //! | [`FailureReason::InvalidSignal`] | no network call | ERROR |
 //!
 //! Two ways to deliver: [`DeliveryService::deliver`] retries in memory (the
 //! `send` command), and the [`worker`] delivers from the durable
 //! `signal-outbox` (the `enqueue` and `run` commands), one attempt per claim,
 //! with the retry schedule stored so it survives crashes and restarts. Both
-//! decide with the same `retry_core::decide_after_failure` and fail with the
-//! same [`DeliveryError`], so alerts and metrics look alike.
+//! decide with the same `retry_core::decide_after_failure` (and, when the
+//! shared budget refuses a due retry, `retry_core::decide_after_refusal`)
+//! and fail with the same [`DeliveryError`], so alerts and metrics look alike.
 //!
 //! ```
 //! use signal_delivery::{DeliveryConfig, FailureReason};
@@ -52,5 +53,5 @@ pub use signal::{MAX_ID_LEN, Side, Signal, SignalError, id_hint, is_valid_id};
 /// The configuration, read from the environment (re-exported from `signal-config`).
 pub use signal_config::{
     AlertSetting, BudgetSetting, ConfigErrors, ConfigProblem, DeliveryConfig, InputSettings,
-    LogFormat, OutboxSettings, TelemetrySettings,
+    LogFormat, OutboxSettings, TelemetrySettings, parse_budget,
 };

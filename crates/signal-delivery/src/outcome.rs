@@ -23,8 +23,9 @@ pub enum FailureReason {
     Rejected,
     /// The server rejected the signature (401, 403): a security failure.
     SignatureRejected,
-    /// The shared retry budget refused a retry: the server is failing for many
-    /// signals at once, and retrying would only add load.
+    /// The shared retry budget held the due retry back until the deadline:
+    /// the server is failing for many signals at once, and retrying faster
+    /// would only add load. (A refusal alone only defers a retry.)
     Budget,
 }
 
@@ -65,6 +66,10 @@ pub enum FailureCause {
     Signal(SignalError),
     /// The last attempt's error.
     Post(PostError),
+    /// The last attempt's error as the outbox recorded it (its text): the
+    /// give-up came on a later claim that made no attempt, because the retry
+    /// budget held the retry back until the deadline.
+    Recorded(String),
 }
 
 /// A signal that was not delivered, with everything the owner needs to act.
@@ -133,6 +138,24 @@ impl DeliveryError {
         }
     }
 
+    /// The retry budget held a stored retry back until the deadline (the
+    /// outbox worker): no attempt was made on this claim, so the cause is the
+    /// text recorded for the last attempt.
+    pub(crate) fn held_back(
+        signal_id: &str,
+        attempts: u32,
+        elapsed: Duration,
+        last_error: String,
+    ) -> DeliveryError {
+        DeliveryError {
+            reason: FailureReason::Budget,
+            signal_id: Some(signal_id.to_owned()),
+            attempts,
+            elapsed,
+            cause: FailureCause::Recorded(last_error),
+        }
+    }
+
     /// Which outcome this is.
     pub fn reason(&self) -> FailureReason {
         self.reason
@@ -158,11 +181,12 @@ impl DeliveryError {
         &self.cause
     }
 
-    /// The last attempt's error, if any attempt was made.
+    /// The last attempt's error, if an attempt was made in this process
+    /// (not for [`FailureCause::Recorded`]).
     pub fn last_post_error(&self) -> Option<&PostError> {
         match &self.cause {
             FailureCause::Post(e) => Some(e),
-            FailureCause::Signal(_) => None,
+            FailureCause::Signal(_) | FailureCause::Recorded(_) => None,
         }
     }
 }
@@ -175,12 +199,15 @@ impl fmt::Display for DeliveryError {
             FailureReason::Deadline => "retry deadline reached",
             FailureReason::Rejected => "signal server rejected the signal",
             FailureReason::SignatureRejected => "signal server rejected our signature",
-            FailureReason::Budget => "retry budget exhausted (server failing for many signals)",
+            FailureReason::Budget => {
+                "retry budget held the retry back until the deadline (server failing for many signals)"
+            }
         };
         write!(f, "{what} after {} attempt(s): ", self.attempts)?;
         match &self.cause {
             FailureCause::Signal(e) => write!(f, "{e}"),
             FailureCause::Post(e) => write!(f, "{e}"),
+            FailureCause::Recorded(text) => f.write_str(text),
         }
     }
 }
@@ -190,6 +217,7 @@ impl std::error::Error for DeliveryError {
         match &self.cause {
             FailureCause::Signal(e) => Some(e),
             FailureCause::Post(e) => Some(e),
+            FailureCause::Recorded(_) => None,
         }
     }
 }
@@ -204,6 +232,8 @@ impl AlertableError for DeliveryError {
                 None => Cow::Borrowed("invalid_signal:json"),
             },
             FailureCause::Post(e) => Cow::Owned(format!("{}:{}", self.reason, e.error_class())),
+            // Only the text was stored; the reason alone groups an outage.
+            FailureCause::Recorded(_) => Cow::Owned(format!("{}:held_back", self.reason)),
         }
     }
 

@@ -83,7 +83,7 @@ impl DeliveryService {
         client: SignalClient,
         alerts: OpsAlertService,
     ) -> Result<DeliveryService, BuildError> {
-        let budget = config.budget.map(|b| b.build()).transpose()?;
+        let budget = config.budget.build()?;
         Ok(DeliveryService {
             inner: Arc::new(Inner {
                 client,

@@ -5,13 +5,17 @@
 use crate::outcome::FailureReason;
 use hmac_client::PostError;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use retry_core::{GiveUpEvent, RetryEvent, RetryObserver};
+use retry_core::{DeferEvent, GiveUpEvent, RetryEvent, RetryObserver};
 use signal_config::LogFormat;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Counter: retries scheduled, by `operation` (`post_signal`).
 pub const RETRIES_TOTAL: &str = "retries_total";
+/// Counter: due retries that the retry budget deferred (no attempt made),
+/// by `operation`. A steady rise means the server is failing for many
+/// signals at once; see docs/operations.md.
+pub const RETRY_DEFERRALS_TOTAL: &str = "retry_deferrals_total";
 /// Counter: signals delivered.
 pub const SIGNALS_DELIVERED_TOTAL: &str = "signals_delivered_total";
 /// Counter: signals not delivered, by `reason` (see [`FailureReason::as_str`]).
@@ -105,6 +109,10 @@ pub fn describe() {
         "Retries scheduled after a failed attempt, by operation."
     );
     metrics::describe_counter!(
+        RETRY_DEFERRALS_TOTAL,
+        "Due retries deferred by the retry budget (no attempt made), by operation."
+    );
+    metrics::describe_counter!(
         ATTEMPTS_TOTAL,
         "Attempts made, first tries and retries, by operation."
     );
@@ -144,6 +152,10 @@ pub(crate) fn record_failed(reason: FailureReason, elapsed: Duration) {
 
 pub(crate) fn record_retry() {
     metrics::counter!(RETRIES_TOTAL, "operation" => POST_SIGNAL).increment(1);
+}
+
+pub(crate) fn record_deferral() {
+    metrics::counter!(RETRY_DEFERRALS_TOTAL, "operation" => POST_SIGNAL).increment(1);
 }
 
 pub(crate) fn record_outbox_stats(stats: &signal_outbox::OutboxStats) {
@@ -201,6 +213,17 @@ impl RetryObserver<PostError> for DeliveryObserver<'_> {
                 delay: event.delay,
             });
         }
+    }
+
+    fn on_defer(&self, event: &DeferEvent<'_, PostError>) {
+        metrics::counter!(RETRY_DEFERRALS_TOTAL, "operation" => event.operation.to_owned())
+            .increment(1);
+        tracing::debug!(
+            attempt = event.attempt,
+            deferrals = event.deferrals,
+            delay_ms = u64::try_from(event.delay.as_millis()).unwrap_or(u64::MAX),
+            "retry deferred by the retry budget"
+        );
     }
 
     fn on_give_up(&self, event: &GiveUpEvent<'_, PostError>) {

@@ -15,6 +15,17 @@
 //! - give up: [`Outbox::dead_letter`] with the reason, then the alert through
 //!   the same path as `deliver` (same metrics, same alert text).
 //!
+//! # Retry budget
+//!
+//! The service's shared [`retry_core::RetryBudget`] is asked right before
+//! each attempt, as the in-memory loop asks it: a first attempt (a row with
+//! no attempts yet) deposits, a retry withdraws. When the budget refuses a
+//! due retry, the claim makes **no attempt**: the row is rescheduled by the
+//! deferral of [`retry_core::decide_after_refusal`] (0.5 s to 1.5 s, never
+//! past the deadline) with its attempt count and last error unchanged, and
+//! counted in `retry_deferrals_total`. Only a retry still refused when the
+//! deadline has come is dead-lettered, with reason `budget`.
+//!
 //! Outcomes are recorded by one recorder task that commits whatever has
 //! accumulated in one transaction ([`Outbox::record_outcomes`], group commit),
 //! so a busy worker pays one fsync per batch, not per signal. An attempt's
@@ -51,7 +62,8 @@ use crate::signal::Signal;
 use crate::telemetry::{self, RetryNotice};
 use bytes::Bytes;
 use retry_core::{
-    Classify, RetryDecision, SplitMix64, calculate_backoff_delay, decide_after_failure,
+    Classify, Clock, RetryDecision, SplitMix64, TokioClock, calculate_backoff_delay,
+    decide_after_failure, decide_after_refusal,
 };
 use signal_config::OutboxSettings;
 use signal_outbox::{Claimed, DeadReason, Outbox, OutboxError, Outcome, UnixMillis, now_millis};
@@ -111,6 +123,8 @@ pub struct WorkerReport {
     pub delivered: u64,
     /// Failed attempts rescheduled.
     pub rescheduled: u64,
+    /// Due retries the retry budget deferred: rescheduled without an attempt.
+    pub deferred: u64,
     /// Signals dead-lettered (each alerted).
     pub dead_lettered: u64,
     /// Outcomes not recorded because another worker had taken the row over.
@@ -127,6 +141,7 @@ impl WorkerReport {
         match done {
             Done::Delivered => self.delivered += 1,
             Done::Rescheduled => self.rescheduled += 1,
+            Done::Deferred => self.deferred += 1,
             Done::DeadLettered => self.dead_lettered += 1,
             Done::LeaseLost => self.lease_lost += 1,
             Done::NotRecorded => self.not_recorded += 1,
@@ -186,6 +201,7 @@ pub fn unique_worker_name() -> String {
 enum Done {
     Delivered,
     Rescheduled,
+    Deferred,
     DeadLettered,
     LeaseLost,
     NotRecorded,
@@ -489,6 +505,7 @@ impl Worker {
             claimed = report.claimed,
             delivered = report.delivered,
             rescheduled = report.rescheduled,
+            deferred = report.deferred,
             dead_lettered = report.dead_lettered,
             released = report.released,
             "outbox worker stopped"
@@ -546,6 +563,16 @@ async fn attempt(ctx: &Ctx, row: Claimed) -> Done {
         let error = DeliveryError::invalid(Some(id.clone()), error);
         return give_up(ctx, id, row.attempts, error).await;
     }
+    // Asked right before the attempt, not when the retry was scheduled, so
+    // that a refusal really holds the retry back (the in-memory loop's rule).
+    if let Some(budget) = service.budget() {
+        let now = TokioClock.now();
+        if row.attempts == 0 {
+            budget.deposit(now);
+        } else if !budget.try_withdraw(now) {
+            return defer(ctx, id, row.attempts, row.enqueued_at, row.last_error).await;
+        }
+    }
     telemetry::record_attempt();
     let result = service
         .client()
@@ -561,9 +588,6 @@ async fn attempt(ctx: &Ctx, row: Claimed) -> Done {
             };
             let recorded = ctx.record(outcome).await;
             // The receiver has it either way: count and log the delivery.
-            if let Some(budget) = service.budget() {
-                budget.record_success();
-            }
             service.alerts().note_delivery_success();
             return match recorded {
                 Ok(()) => {
@@ -583,21 +607,14 @@ async fn attempt(ctx: &Ctx, row: Claimed) -> Done {
         Err(error) => error,
     };
     let policy = service.policy();
-    let decision = decide_after_failure(
-        policy,
-        attempt_no,
-        age,
-        error.retryability(),
-        service.budget(),
-        || {
-            let mut rng = SplitMix64::from_entropy();
-            Some(calculate_backoff_delay(
-                policy,
-                attempt_no.saturating_sub(1),
-                &mut rng,
-            ))
-        },
-    );
+    let decision = decide_after_failure(policy, attempt_no, age, error.retryability(), || {
+        let mut rng = SplitMix64::from_entropy();
+        Some(calculate_backoff_delay(
+            policy,
+            attempt_no.saturating_sub(1),
+            &mut rng,
+        ))
+    });
     match decision {
         RetryDecision::RetryAfter(delay) => {
             let text = error.to_string();
@@ -634,6 +651,48 @@ async fn attempt(ctx: &Ctx, row: Claimed) -> Done {
             let error = DeliveryError::gave_up(&id, reason, attempt_no, age, error);
             give_up(ctx, id, attempt_no, error).await
         }
+    }
+}
+
+/// The budget refused this due retry: reschedule it without an attempt
+/// (attempts and last error unchanged), or dead-letter it with `budget` once
+/// the deadline has come.
+async fn defer(
+    ctx: &Ctx,
+    id: String,
+    attempts: u32,
+    enqueued_at: UnixMillis,
+    last_error: Option<String>,
+) -> Done {
+    let now = (ctx.clock)();
+    let age = millis_between(enqueued_at, now);
+    let last_error = last_error.unwrap_or_else(|| "(no error recorded)".to_owned());
+    let decision = decide_after_refusal(ctx.service.policy(), age, &mut SplitMix64::from_entropy());
+    let delay = match decision {
+        RetryDecision::RetryAfter(delay) => delay,
+        RetryDecision::GiveUp(_) => {
+            let error = DeliveryError::held_back(&id, attempts, age, last_error);
+            return give_up(ctx, id, attempts, error).await;
+        }
+    };
+    let outcome = OwnedOutcome::Retry {
+        id: id.clone(),
+        attempts,
+        next_attempt_at: now.saturating_add(millis(delay)),
+        last_error,
+    };
+    match ctx.record(outcome).await {
+        Ok(()) => {
+            telemetry::record_deferral();
+            tracing::debug!(
+                attempt = attempts.saturating_add(1),
+                delay_ms = millis(delay),
+                age_ms = millis(age),
+                "retry deferred by the retry budget"
+            );
+            Done::Deferred
+        }
+        Err(failure) => not_recorded(&id, failure),
     }
 }
 

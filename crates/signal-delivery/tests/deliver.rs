@@ -11,7 +11,8 @@ use loopback_fakes::telegram::FakeReply;
 use metrics_util::debugging::DebuggingRecorder;
 use signal_delivery::FailureReason;
 use signal_delivery::telemetry::{
-    DELIVERY_SECONDS, RETRIES_TOTAL, SIGNALS_DELIVERED_TOTAL, SIGNALS_FAILED_TOTAL,
+    DELIVERY_SECONDS, RETRIES_TOTAL, RETRY_DEFERRALS_TOTAL, SIGNALS_DELIVERED_TOTAL,
+    SIGNALS_FAILED_TOTAL,
 };
 use std::time::Duration;
 use support::{Metrics, signal, stack};
@@ -248,4 +249,43 @@ async fn telegram_down_still_reports_the_failure_in_bounded_time() {
     );
     assert!(s.bot.messages().is_empty());
     assert!(s.bot.requests() >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_defers_a_retry_it_refuses_and_both_signals_are_delivered() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    // One retry per second (floor 1 per second over 1 s, 1 % of first attempts).
+    let s = stack(&[
+        ("RETRY_BUDGET_PERCENT", "1"),
+        ("RETRY_BUDGET_MIN_PER_SECOND", "1"),
+        ("RETRY_BUDGET_WINDOW_SECONDS", "1"),
+    ])
+    .await;
+    s.server.push_n(Reply::status(503), 2);
+
+    // Both fail at 0 s; both retries fall due at 1 s, and only one may go.
+    let (first, second) = (signal("paced-a"), signal("paced-b"));
+    let (a, b) = tokio::join!(s.service.deliver(&first), s.service.deliver(&second));
+
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.attempts, b.attempts),
+        (2, 2),
+        "a deferral is not an attempt"
+    );
+    let mut received = s.server.received();
+    received.sort_by_key(|r| r.at);
+    assert_eq!(received.len(), 4);
+    let gap = received[3].at - received[2].at;
+    assert!(gap >= Duration::from_millis(900), "retries {gap:?} apart");
+    assert!(s.bot.messages().is_empty());
+    let metrics = Metrics::take(&snapshotter);
+    assert!(
+        metrics.counter(RETRY_DEFERRALS_TOTAL, &[("operation", "post_signal")]) >= 1,
+        "the refused retry was deferred"
+    );
+    assert_eq!(metrics.counter(SIGNALS_DELIVERED_TOTAL, &[]), 2);
+    assert_eq!(metrics.counter(SIGNALS_FAILED_TOTAL, &[]), 0);
 }

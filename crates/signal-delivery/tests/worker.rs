@@ -46,7 +46,7 @@ const FAST: &[(&str, &str)] = &[
     ("MAX_RETRIES", "5"),
     ("RETRY_DELAY_SECONDS", "1"),
     ("RETRY_JITTER", "none"),
-    ("RETRY_BUDGET_MAX_TOKENS", "0"),
+    ("RETRY_BUDGET", "off"),
 ];
 
 async fn run_for(
@@ -199,7 +199,7 @@ async fn exhausted_retries_dead_letter_and_alert_once() {
         ("MAX_RETRIES", "1"),
         ("RETRY_DELAY_SECONDS", "1"),
         ("RETRY_JITTER", "none"),
-        ("RETRY_BUDGET_MAX_TOKENS", "0"),
+        ("RETRY_BUDGET", "off"),
     ])
     .await;
     stack.server.set_default(Reply::status(503));
@@ -288,5 +288,175 @@ async fn permanent_rejections_are_dead_lettered_with_their_reason() {
         stack.server.request_count(),
         2,
         "permanent errors are not retried"
+    );
+}
+
+/// A budget of one retry per second (1 % of first attempts on a floor of
+/// 1 per second, over 1 s): two or more signals failing together exceed it.
+const TIGHT_BUDGET: &[(&str, &str)] = &[
+    ("MAX_RETRIES", "5"),
+    ("RETRY_DELAY_SECONDS", "1"),
+    ("RETRY_JITTER", "none"),
+    ("RETRY_BUDGET", "on"),
+    ("RETRY_BUDGET_PERCENT", "1"),
+    ("RETRY_BUDGET_MIN_PER_SECOND", "1"),
+    ("RETRY_BUDGET_WINDOW_SECONDS", "1"),
+];
+
+fn enqueue_all(outbox: &SqliteOutbox, clock: &WorkerClock, ids: &[&str]) {
+    let bodies: Vec<String> = ids.iter().map(|id| support::signal_json(id)).collect();
+    let items: Vec<NewSignal<'_>> = ids
+        .iter()
+        .zip(&bodies)
+        .map(|(id, body)| NewSignal::new(id, body.as_bytes()))
+        .collect();
+    let _ = outbox.enqueue_batch(&items, clock()).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_retry_is_rescheduled_without_counting_an_attempt() {
+    let stack = support::stack(TIGHT_BUDGET).await;
+    stack.server.set_default(Reply::status(503));
+    let outbox = Arc::new(SqliteOutbox::open(&temp_db("deferred")).unwrap());
+    let clock = clock();
+    enqueue_all(&outbox, &clock, &["sig-a", "sig-b"]);
+
+    // 0 s: both first attempts fail. 1 s: both retries fall due, the window
+    // (its first attempts gone) allows one: the other is deferred.
+    let report = run_for(
+        &outbox,
+        &stack,
+        &clock,
+        "w1",
+        settings(),
+        Duration::from_millis(1300),
+    )
+    .await;
+    assert_eq!((report.rescheduled, report.deferred), (3, 1), "{report:?}");
+    assert_eq!(stack.server.request_count(), 3, "a deferral sends nothing");
+    let rows: Vec<_> = ["sig-a", "sig-b"]
+        .iter()
+        .map(|id| outbox.get(id).unwrap().unwrap())
+        .collect();
+    let retried = rows.iter().find(|r| r.attempts == 2).expect("one retried");
+    let deferred = rows.iter().find(|r| r.attempts == 1).expect("one deferred");
+    assert_eq!(retried.state, State::Pending);
+    assert_eq!(deferred.state, State::Pending);
+    // Deferred by 0.5 s to 1.5 s from the moment it fell due (about 1 s).
+    let due = deferred.next_attempt_at - BASE;
+    assert!((1500..2600).contains(&due), "deferred to +{due} ms");
+    // The row still shows what the server said last, and one more claim.
+    assert!(
+        deferred.last_error.as_deref().unwrap().contains("503"),
+        "{:?}",
+        deferred.last_error
+    );
+    assert_eq!(deferred.claims, 2);
+
+    // The server recovers: the deferred retry goes once the window frees it,
+    // and it is attempt 2, not 3.
+    stack.server.set_default(Reply::Accept);
+    let report = run_for(
+        &outbox,
+        &stack,
+        &clock,
+        "w2",
+        settings(),
+        Duration::from_secs(4),
+    )
+    .await;
+    assert_eq!(report.delivered, 2, "{report:?}");
+    let deferred = outbox.get(&deferred.id).unwrap().unwrap();
+    assert_eq!((deferred.state, deferred.attempts), (State::Delivered, 2));
+    let retried = outbox.get(&retried.id).unwrap().unwrap();
+    assert_eq!((retried.state, retried.attempts), (State::Delivered, 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_deferred() {
+    let mut vars = TIGHT_BUDGET.to_vec();
+    vars.push(("RETRY_MAX_ELAPSED_SECONDS", "3"));
+    let stack = support::stack(&vars).await;
+    stack.server.set_default(Reply::status(503));
+    let outbox = Arc::new(SqliteOutbox::open(&temp_db("held-back")).unwrap());
+    let clock = clock();
+    let ids = ["sig-1", "sig-2", "sig-3", "sig-4", "sig-5"];
+    enqueue_all(&outbox, &clock, &ids);
+
+    // Before the 3 s deadline: retries are deferred, nothing fails for the budget.
+    let report = run_for(
+        &outbox,
+        &stack,
+        &clock,
+        "w1",
+        settings(),
+        Duration::from_millis(2900),
+    )
+    .await;
+    assert!(report.deferred >= 4, "{report:?}");
+    for id in ids {
+        let row = outbox.get(id).unwrap().unwrap();
+        assert_ne!(row.dead_reason, Some(DeadReason::Budget), "{row:?}");
+        if row.state == State::Pending {
+            assert!(row.attempts <= 2, "{row:?}");
+        }
+    }
+    let sent_before_deadline = stack.server.request_count();
+    // 5 first attempts, then at most one retry per second of the window.
+    assert!(sent_before_deadline <= 5 + 3, "{sent_before_deadline}");
+
+    // Past the deadline: every signal is dead-lettered; those the budget held
+    // back until then say `budget`, with their last real error and attempts.
+    let report = run_for(
+        &outbox,
+        &stack,
+        &clock,
+        "w2",
+        settings(),
+        Duration::from_secs(2),
+    )
+    .await;
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| outbox.get(id).unwrap().unwrap())
+        .collect();
+    assert!(
+        rows.iter().all(|r| r.state == State::DeadLettered),
+        "{report:?} {rows:?}"
+    );
+    let held_back: Vec<_> = rows
+        .iter()
+        .filter(|r| r.dead_reason == Some(DeadReason::Budget))
+        .collect();
+    assert!(!held_back.is_empty(), "{rows:?}");
+    for row in &held_back {
+        let age = row.updated_at - row.enqueued_at;
+        assert!(
+            age >= 3000,
+            "dead-lettered at +{age} ms, before the deadline"
+        );
+        assert!((1..=2).contains(&row.attempts), "{row:?}");
+        let text = row.last_error.as_deref().unwrap();
+        assert!(
+            text.contains("retry budget held the retry back until the deadline")
+                && text.contains("503"),
+            "{text}"
+        );
+    }
+    let others: Vec<_> = rows
+        .iter()
+        .filter(|r| r.dead_reason != Some(DeadReason::Budget))
+        .collect();
+    assert!(
+        others
+            .iter()
+            .all(|r| r.dead_reason == Some(DeadReason::Deadline)),
+        "{others:?}"
+    );
+    // Each give-up was alerted (the first of each kind at once).
+    let alerts = stack.bot.wait_for_messages(2, Duration::from_secs(5)).await;
+    assert!(
+        alerts.iter().any(|a| a.text.contains("retry budget held")),
+        "{alerts:?}"
     );
 }

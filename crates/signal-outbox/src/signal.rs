@@ -61,8 +61,13 @@ pub struct Claimed {
     pub attempts: u32,
     /// How many times the row has been claimed, this claim included. Larger
     /// than `attempts + 1` means earlier holders died or released it
-    /// mid-flight; a worker can dead-letter a signal that keeps killing it.
+    /// mid-flight, or that retries were deferred by a retry budget (a claim
+    /// that makes no attempt).
     pub claims: u32,
+    /// The error of the last attempt, as recorded (`None` before the first).
+    /// A claim that makes no attempt (a deferred retry) records it again, so
+    /// the operator still sees what the server last said.
+    pub last_error: Option<String>,
     /// When the signal was first enqueued (for deadlines and age metrics).
     pub enqueued_at: UnixMillis,
     /// When this worker's lease runs out unless extended.

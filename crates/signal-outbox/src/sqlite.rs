@@ -337,14 +337,16 @@ impl Outbox for SqliteOutbox {
             // Each half uses its partial index and stops after `limit` rows;
             // the outer query merges them by due time.
             let mut due = tx.prepare_cached(
-                "SELECT id, body, attempts, claims, enqueued_at FROM ( \
+                "SELECT id, body, attempts, claims, enqueued_at, last_error FROM ( \
                      SELECT * FROM ( \
-                         SELECT id, body, attempts, claims, enqueued_at, next_attempt_at AS due \
+                         SELECT id, body, attempts, claims, enqueued_at, last_error, \
+                             next_attempt_at AS due \
                          FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
                          ORDER BY next_attempt_at, enqueued_at, id LIMIT ?2) \
                      UNION ALL \
                      SELECT * FROM ( \
-                         SELECT id, body, attempts, claims, enqueued_at, lease_until AS due \
+                         SELECT id, body, attempts, claims, enqueued_at, last_error, \
+                             lease_until AS due \
                          FROM outbox WHERE state = 'in_flight' AND lease_until <= ?1 \
                          ORDER BY lease_until, enqueued_at, id LIMIT ?2)) \
                  ORDER BY due, enqueued_at, id LIMIT ?2",
@@ -357,6 +359,7 @@ impl Outbox for SqliteOutbox {
                         attempts: row.get(2)?,
                         claims: row.get::<_, u32>(3)?.saturating_add(1),
                         enqueued_at: row.get(4)?,
+                        last_error: row.get(5)?,
                         lease_until,
                     })
                 })?

@@ -315,6 +315,21 @@ fn reschedule_keeps_attempts_and_next_time_across_a_restart() {
     assert_eq!(ids(&claimed), ["s"]);
     assert_eq!(claimed[0].attempts, 3);
     assert_eq!(claimed[0].claims, 2);
+    // The claim carries the last error, so a claim that makes no attempt (a
+    // retry deferred by a budget) can record it again unchanged.
+    assert_eq!(
+        claimed[0].last_error.as_deref(),
+        Some("503 Service Unavailable")
+    );
+}
+
+#[test]
+fn a_first_claim_has_no_last_error() {
+    let dir = TempDir::new("no-last-error");
+    let outbox = dir.open();
+    put(&outbox, "s", b"signal", T0);
+    let claimed = outbox.claim_due("w", T0, 1, LEASE).unwrap();
+    assert_eq!(claimed[0].last_error, None);
 }
 
 #[test]
