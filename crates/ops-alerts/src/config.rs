@@ -1,11 +1,23 @@
 //! Alert configuration: the bot token, the chat, and the policy knobs, read from
 //! the environment and validated all at once.
+//!
+//! The chat's parsing is in `chat`, the Bot API URL's in `api_url`, the error
+//! type in `error`; this file reads the variables and holds the result.
+
+mod api_url;
+mod chat;
+mod error;
 
 use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
+
+use api_url::{URL_FORM, check_url, default_api_url, normalize_url};
+pub use chat::ChatTarget;
+use chat::check_chat;
+pub use error::{AlertConfigError, AlertConfigErrorKind};
 
 /// The public Bot API server.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -36,126 +48,10 @@ pub const ENV_ALERT_TIMEOUT: &str = "OPS_ALERT_TIMEOUT_SECONDS";
 pub const ENV_ESCALATE_AFTER: &str = "OPS_ALERT_ESCALATE_AFTER";
 
 const TOKEN_FORM: &str = "<bot id digits>:<secret of A-Z a-z 0-9 _ -> as given by @BotFather";
-const CHAT_FORM: &str = "an integer chat id (e.g. -1001234567890) or @channelname";
-const URL_FORM: &str = "an http:// or https:// URL such as https://api.telegram.org";
 const THREAD_FORM: &str = "a positive integer forum topic id";
 const COOLDOWN_FORM: &str = "a whole number of seconds, 0 to 86400";
 const TIMEOUT_FORM: &str = "a whole number of seconds, 1 to 600";
 const ESCALATE_FORM: &str = "a whole number, at least 1";
-
-/// Where alerts go: a chat id or a public `@channelname`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ChatTarget {
-    /// A numeric chat id (users are positive, groups and channels negative).
-    Id(i64),
-    /// A public channel or supergroup username, including the leading `@`.
-    Username(String),
-}
-
-impl ChatTarget {
-    /// Parses an integer id or `@name` (letters, digits, `_`).
-    ///
-    /// ```
-    /// use ops_alerts::ChatTarget;
-    ///
-    /// assert_eq!(ChatTarget::parse("-100123"), Some(ChatTarget::Id(-100123)));
-    /// assert_eq!(ChatTarget::parse("@ops_alerts"), Some(ChatTarget::Username("@ops_alerts".into())));
-    /// assert_eq!(ChatTarget::parse("ops"), None);
-    /// ```
-    pub fn parse(text: &str) -> Option<ChatTarget> {
-        let text = text.trim();
-        if let Some(name) = text.strip_prefix('@') {
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            return valid.then(|| ChatTarget::Username(text.to_owned()));
-        }
-        text.parse::<i64>()
-            .ok()
-            .filter(|id| *id != 0)
-            .map(ChatTarget::Id)
-    }
-}
-
-impl fmt::Display for ChatTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChatTarget::Id(id) => write!(f, "{id}"),
-            ChatTarget::Username(name) => f.write_str(name),
-        }
-    }
-}
-
-/// What is wrong with a configuration value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AlertConfigErrorKind {
-    /// A required variable is not set.
-    Missing,
-    /// The variable is set but its value is not allowed (an empty value included).
-    Malformed,
-}
-
-/// One missing or malformed configuration value. Names the variable, says what
-/// is wrong and which form is allowed; never repeats the value (it may be the
-/// token).
-///
-/// ```
-/// use ops_alerts::AlertConfig;
-///
-/// let errors = AlertConfig::new("not-a-token", "").unwrap_err();
-/// assert_eq!(errors.len(), 2);
-/// assert_eq!(errors[0].variable(), "OPS_TELEGRAM_BOT_TOKEN");
-/// assert!(!errors[0].to_string().contains("not-a-token"));
-/// assert_eq!(errors[1].variable(), "OPS_TELEGRAM_CHAT_ID");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}; expected {expected}")]
-pub struct AlertConfigError {
-    variable: &'static str,
-    kind: AlertConfigErrorKind,
-    problem: &'static str,
-    expected: &'static str,
-}
-
-impl AlertConfigError {
-    fn missing(variable: &'static str, expected: &'static str) -> AlertConfigError {
-        AlertConfigError {
-            variable,
-            kind: AlertConfigErrorKind::Missing,
-            problem: "not set",
-            expected,
-        }
-    }
-
-    fn malformed(
-        variable: &'static str,
-        problem: &'static str,
-        expected: &'static str,
-    ) -> AlertConfigError {
-        AlertConfigError {
-            variable,
-            kind: AlertConfigErrorKind::Malformed,
-            problem,
-            expected,
-        }
-    }
-
-    /// The environment variable the problem is about, e.g. `OPS_TELEGRAM_CHAT_ID`.
-    pub fn variable(&self) -> &'static str {
-        self.variable
-    }
-
-    /// Missing or malformed.
-    pub fn kind(&self) -> AlertConfigErrorKind {
-        self.kind
-    }
-
-    /// The allowed form of the value.
-    pub fn expected(&self) -> &'static str {
-        self.expected
-    }
-}
 
 /// Where and how alerts are sent.
 ///
@@ -422,22 +318,6 @@ impl AlertConfig {
         }
     }
 }
-
-// A constant that parses (checked by a unit test): the expect cannot fire.
-#[allow(clippy::expect_used)]
-fn default_api_url() -> Url {
-    Url::parse(DEFAULT_API_URL).expect("DEFAULT_API_URL is a valid URL")
-}
-
-fn normalize_url(mut url: Url) -> Url {
-    let path = url.path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/').to_owned();
-        url.set_path(&trimmed);
-    }
-    url
-}
-
 fn secs(n: i64) -> Duration {
     Duration::from_secs(n.unsigned_abs())
 }
@@ -492,32 +372,6 @@ fn check_token(value: Option<&str>, errors: &mut Vec<AlertConfigError>) -> Optio
             TOKEN_FORM,
         ));
         None
-    }
-}
-
-fn check_chat(value: Option<&str>, errors: &mut Vec<AlertConfigError>) -> Option<ChatTarget> {
-    let Some(value) = value else {
-        errors.push(AlertConfigError::missing(ENV_CHAT_ID, CHAT_FORM));
-        return None;
-    };
-    let chat = ChatTarget::parse(value);
-    if chat.is_none() {
-        let problem = if value.is_empty() {
-            "empty"
-        } else {
-            "not a chat id or @name"
-        };
-        errors.push(AlertConfigError::malformed(ENV_CHAT_ID, problem, CHAT_FORM));
-    }
-    chat
-}
-
-fn check_url(value: &str, errors: &mut Vec<AlertConfigError>) -> Option<Url> {
-    match Url::parse(value.trim()) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-            Some(normalize_url(url))
-        }
-        _ => push(errors, ENV_API_URL, URL_FORM),
     }
 }
 
