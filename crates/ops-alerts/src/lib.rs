@@ -31,6 +31,15 @@
 //!   of every type redacts it, and transport errors (whose URLs contain it) are
 //!   [redacted](redact_token) before they are stored, displayed or logged.
 //!
+//! # Features
+//!
+//! `telegram` (default) brings the teloxide transport: [`TelegramSink`],
+//! [`OpsAlertService::new`] and [`OpsAlertService::from_env`], and with them
+//! reqwest and rustls. With `default-features = false` the crate keeps
+//! everything else (configuration parsing, formatting, escaping and cutting,
+//! grouping, [`OpsAlertService::with_sink`] and [`OpsAlertService::log_only`])
+//! for users that must stay small, such as a configuration layer or fuzz targets.
+//!
 //! # Configuration
 //!
 //! [`AlertConfig::from_env`] reads `OPS_TELEGRAM_BOT_TOKEN`, `OPS_TELEGRAM_CHAT_ID`
@@ -141,6 +150,7 @@ mod redact;
 mod service;
 mod severity;
 mod sink;
+#[cfg(feature = "telegram")]
 mod telegram;
 
 pub use alertable::AlertableError;
@@ -161,4 +171,5 @@ pub use redact::{REDACTED, redact_token};
 pub use service::{METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_SENT, OpsAlertService};
 pub use severity::{ParseSeverityError, Severity};
 pub use sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};
+#[cfg(feature = "telegram")]
 pub use telegram::TelegramSink;

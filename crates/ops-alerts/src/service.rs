@@ -27,6 +27,7 @@ use crate::rate_limit::RateLimiter;
 use crate::redact::redact_token;
 use crate::severity::Severity;
 use crate::sink::AlertSink;
+#[cfg(feature = "telegram")]
 use crate::telegram::TelegramSink;
 use delivery::alert_retry_policy;
 use log::log_only;
@@ -103,7 +104,9 @@ impl Telegram {
 }
 
 impl OpsAlertService {
-    /// Alerts through Telegram ([`TelegramSink`]) as configured.
+    /// Alerts through Telegram ([`TelegramSink`]) as configured. Needs the
+    /// `telegram` feature (on by default).
+    #[cfg(feature = "telegram")]
     pub fn new(config: AlertConfig) -> OpsAlertService {
         let sink = Arc::new(TelegramSink::new(&config));
         OpsAlertService::with_sink(config, sink)
@@ -122,10 +125,12 @@ impl OpsAlertService {
         }))
     }
 
-    /// [`AlertConfig::from_env`], then [`OpsAlertService::new`].
+    /// [`AlertConfig::from_env`], then [`OpsAlertService::new`]. Needs the
+    /// `telegram` feature (on by default).
     ///
     /// # Errors
     /// Every missing or malformed variable, at once.
+    #[cfg(feature = "telegram")]
     pub fn from_env() -> Result<OpsAlertService, Vec<AlertConfigError>> {
         AlertConfig::from_env().map(OpsAlertService::new)
     }

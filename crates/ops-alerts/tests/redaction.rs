@@ -2,6 +2,8 @@
 //! a Debug of any public type, even when the transport fails with the token
 //! in its URL.
 
+// Through the teloxide transport: only with the `telegram` feature.
+#![cfg(feature = "telegram")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

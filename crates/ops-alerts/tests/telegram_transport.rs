@@ -2,6 +2,8 @@
 //! can give, on tokio's paused clock (retry delays, `retry_after` and
 //! teloxide's 10 s sleep on 5xx take no real time).
 
+// Through the teloxide transport: only with the `telegram` feature.
+#![cfg(feature = "telegram")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
