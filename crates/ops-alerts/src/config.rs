@@ -14,7 +14,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use api_url::{URL_FORM, check_url, default_api_url, normalize_url};
+use api_url::{URL_FORM, check_url, default_api_url, normalize_url, problem_of_parsed};
 pub use chat::ChatTarget;
 use chat::check_chat;
 pub use error::{AlertConfigError, AlertConfigErrorKind};
@@ -88,7 +88,7 @@ impl fmt::Debug for AlertConfig {
         f.debug_struct("AlertConfig")
             .field("bot_token", &crate::redact::REDACTED)
             .field("chat", &self.chat)
-            .field("api_url", &self.api_url.as_str())
+            .field("api_url", &self.redacted_api_url())
             .field("thread_id", &self.thread_id)
             .field("cooldown", &self.cooldown)
             .field("alert_timeout", &self.alert_timeout)
@@ -239,9 +239,30 @@ impl AlertConfig {
         &self.chat
     }
 
-    /// The Bot API base URL.
+    /// The Bot API base URL. It may carry a query secret: show it with
+    /// [`redacted_api_url`](AlertConfig::redacted_api_url).
     pub fn api_url(&self) -> &Url {
         &self.api_url
+    }
+
+    /// The Bot API base URL fit for logs and `Debug`: query values (and user
+    /// info, which [`validate`](AlertConfig::validate) refuses) redacted.
+    ///
+    /// ```
+    /// use ops_alerts::AlertConfig;
+    ///
+    /// let config = AlertConfig::from_lookup(|name| match name {
+    ///     "OPS_TELEGRAM_BOT_TOKEN" => Some("123456:AAH-example-token".to_owned()),
+    ///     "OPS_TELEGRAM_CHAT_ID" => Some("42".to_owned()),
+    ///     "OPS_TELEGRAM_API_URL" => Some("https://tg.example.com?key=s3cr3t".to_owned()),
+    ///     _ => None,
+    /// })
+    /// .unwrap();
+    /// assert_eq!(config.redacted_api_url(), "https://tg.example.com/?key=[REDACTED]");
+    /// assert!(!format!("{config:?}").contains("s3cr3t"));
+    /// ```
+    pub fn redacted_api_url(&self) -> String {
+        crate::redact::redact_url(&self.api_url)
     }
 
     /// The forum topic, if any.
@@ -276,12 +297,8 @@ impl AlertConfig {
     pub fn validate(&self) -> Result<(), Vec<AlertConfigError>> {
         let mut errors = Vec::new();
         check_token(Some(self.bot_token.expose_secret()), &mut errors);
-        if !matches!(self.api_url.scheme(), "http" | "https") || self.api_url.host().is_none() {
-            errors.push(AlertConfigError::malformed(
-                ENV_API_URL,
-                "not an http(s) URL",
-                URL_FORM,
-            ));
+        if let Some(problem) = problem_of_parsed(&self.api_url) {
+            errors.push(AlertConfigError::malformed(ENV_API_URL, problem, URL_FORM));
         }
         if self.thread_id.is_some_and(|t| t <= 0) {
             errors.push(AlertConfigError::malformed(

@@ -167,7 +167,7 @@ pub use format::{
 };
 pub use outcome::{AlertError, AlertErrorKind, AlertOutcome};
 pub use rate_limit::{MAX_PER_WINDOW, MIN_INTERVAL, WINDOW};
-pub use redact::{REDACTED, redact_token};
+pub use redact::{REDACTED, redact_query_of, redact_token, redact_url};
 pub use service::{METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_SENT, OpsAlertService};
 pub use severity::{ParseSeverityError, Severity};
 pub use sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};

@@ -24,7 +24,7 @@ use crate::format::{Attempts, DeliveryAlert, format_delivery_alert, format_messa
 use crate::grouping::{Fingerprint, Groups, Observed};
 use crate::outcome::AlertOutcome;
 use crate::rate_limit::RateLimiter;
-use crate::redact::redact_token;
+use crate::redact::{redact_query_of, redact_token};
 use crate::severity::Severity;
 use crate::sink::AlertSink;
 #[cfg(feature = "telegram")]
@@ -99,7 +99,8 @@ impl Telegram {
     }
 
     fn redact(&self, text: &str) -> String {
-        redact_token(text, self.config.bot_token().expose_secret())
+        let text = redact_token(text, self.config.bot_token().expose_secret());
+        redact_query_of(&text, self.config.api_url())
     }
 }
 
