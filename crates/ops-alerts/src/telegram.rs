@@ -159,8 +159,29 @@ fn classify(error: &RequestError, token: &str, api_url: &url::Url) -> SinkError 
         }
         source = cause.source();
     }
-    let text = redact_query_of(&redact_token(&text, token), api_url);
-    SinkError::new(kind, text)
+    let clean = |text: &str| redact_query_of(&redact_token(text, token), api_url);
+    let sink_error = SinkError::new(kind, clean(&text));
+    match error {
+        RequestError::Api(api) => match description_of(api) {
+            Some(description) => sink_error.with_description(clean(&description)),
+            None => sink_error,
+        },
+        _ => sink_error,
+    }
+}
+
+/// Telegram's own words for a refusal. teloxide matched the answer's
+/// `description` against its list, so for a known error its `Display` is
+/// that description; only an unknown one is wrapped (`Unknown error: "…"`),
+/// and a rejected token stands for either "Unauthorized" or "Not Found".
+fn description_of(error: &ApiError) -> Option<String> {
+    match error {
+        ApiError::InvalidToken => None,
+        ApiError::Unknown(description) | ApiError::CantParseEntities(description) => {
+            Some(description.clone())
+        }
+        known => Some(known.to_string()),
+    }
 }
 
 fn classify_api(error: &ApiError) -> SinkErrorKind {
@@ -225,6 +246,36 @@ mod tests {
             classify_description("Bad Request: can't parse entities: x"),
             SinkErrorKind::CantParseEntities
         );
+    }
+
+    #[test]
+    fn telegrams_own_descriptions_are_kept() {
+        let url = url::Url::parse("http://127.0.0.1:9").unwrap();
+        for (api, description) in [
+            (ApiError::ChatNotFound, Some("Bad Request: chat not found")),
+            (
+                ApiError::BotBlocked,
+                Some("Forbidden: bot was blocked by the user"),
+            ),
+            (
+                ApiError::Unknown("Forbidden: something new".to_owned()),
+                Some("Forbidden: something new"),
+            ),
+            (
+                ApiError::CantParseEntities("Bad Request: can't parse entities: x".to_owned()),
+                Some("Bad Request: can't parse entities: x"),
+            ),
+            (ApiError::InvalidToken, None),
+        ] {
+            let error = classify(&RequestError::Api(api.clone()), "1:t", &url);
+            assert_eq!(error.description(), description, "{api:?}");
+        }
+        let network = classify(
+            &RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(1)),
+            "1:t",
+            &url,
+        );
+        assert_eq!(network.description(), None);
     }
 
     #[test]
