@@ -5,17 +5,18 @@
 //! alert service over teloxide); each attempt is shown as it happens; the
 //! drill passes only when the Telegram alert was observed with every field.
 
+mod telegram;
+
 use crate::flags::Flags;
 use loopback_fakes::signal_server::{FakeSignalServer, Reply, refused_url};
 use loopback_fakes::telegram::FakeBotApi;
-use ops_alerts::{AlertSink, OpsAlertService, ParseMode, SentMessage, SinkError, TelegramSink};
+use ops_alerts::OpsAlertService;
 use signal_delivery::telemetry::RetryNotice;
 use signal_delivery::{DeliveryConfig, DeliveryService, Signal};
-use std::future::Future;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use telegram::{RecordingSink, local_reason, real_telegram, telegram_refusal};
 
 const HELP: &str = "\
 usage: cargo xtask verify-alert [--failure KIND] [--local] [--max-retries N] [--base-delay SECONDS]
@@ -26,9 +27,10 @@ usage: cargo xtask verify-alert [--failure KIND] [--local] [--max-retries N] [--
   --base-delay SECONDS   first retry delay, 1 to 600 (default: RETRY_DELAY_SECONDS, else 1)
 
 Telegram: with OPS_TELEGRAM_BOT_TOKEN and OPS_TELEGRAM_CHAT_ID set (and no --local) the alert goes to
-the real chat through OPS_TELEGRAM_API_URL (default https://api.telegram.org); otherwise an embedded fake
-Bot API on 127.0.0.1 captures it. Exit codes: 0 alert observed with every field, 1 not observed or
-incomplete, 2 configuration problem.";
+the real chat through OPS_TELEGRAM_API_URL (default https://api.telegram.org); with neither set, an
+embedded fake Bot API on 127.0.0.1 captures it; one without the other is a configuration problem.
+Exit codes: 0 alert observed with every field; 1 not observed or incomplete (a refusal by Telegram is
+shown in Telegram's own words, with what to fix); 2 configuration problem.";
 
 /// The fields every delivery alert must show (the labels of the plan's layout).
 pub const REQUIRED_FIELDS: [&str; 5] = ["Operation", "Signal ID", "Error", "Attempts", "Timestamp"];
@@ -114,6 +116,17 @@ pub enum DrillError {
     Failed(String),
 }
 
+impl DrillError {
+    /// The exit code of `cargo xtask verify-alert` for this ending: 2 for a
+    /// configuration problem, 1 for a drill that ran and failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DrillError::Config(_) => 2,
+            DrillError::Failed(_) => 1,
+        }
+    }
+}
+
 /// Parses the flags; `Ok(None)` for `--help`.
 pub fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
     let mut flags = Flags::new("verify-alert", args);
@@ -166,39 +179,15 @@ pub fn run(args: Vec<String>) -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     match runtime.block_on(drill(&options, &env)) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(DrillError::Config(reason)) => {
-            eprintln!("verify-alert: configuration problem, drill not run:\n{reason}");
-            ExitCode::from(2)
+        Err(error) => {
+            match &error {
+                DrillError::Config(reason) => {
+                    eprintln!("verify-alert: configuration problem, drill not run:\n{reason}");
+                }
+                DrillError::Failed(reason) => eprintln!("\nFAIL: {reason}"),
+            }
+            ExitCode::from(error.exit_code())
         }
-        Err(DrillError::Failed(reason)) => {
-            eprintln!("\nFAIL: {reason}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// Records what was handed to Telegram, and what Telegram answered, while
-/// the real teloxide sink does the sending.
-#[derive(Debug)]
-struct RecordingSink {
-    inner: TelegramSink,
-    sent: Mutex<Vec<(String, SentMessage)>>,
-}
-
-impl AlertSink for RecordingSink {
-    fn send_message<'a>(
-        &'a self,
-        text: &'a str,
-        mode: ParseMode,
-    ) -> Pin<Box<dyn Future<Output = Result<SentMessage, SinkError>> + Send + 'a>> {
-        Box::pin(async move {
-            let sent = self.inner.send_message(text, mode).await?;
-            self.sent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((text.to_owned(), sent));
-            Ok(sent)
-        })
     }
 }
 
@@ -208,9 +197,7 @@ pub async fn drill(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DrillReport, DrillError> {
     let started = Instant::now();
-    let real = !options.local
-        && env("OPS_TELEGRAM_BOT_TOKEN").is_some()
-        && env("OPS_TELEGRAM_CHAT_ID").is_some();
+    let real = real_telegram(options, env)?;
 
     // The Telegram side.
     let fake_bot = if real {
@@ -220,21 +207,12 @@ pub async fn drill(
             DrillError::Config(format!("cannot start the fake Bot API on 127.0.0.1: {e}"))
         })?)
     };
-    match &fake_bot {
-        None => println!(
-            "mode: REAL Telegram: the alert goes to chat {} through {}",
-            env("OPS_TELEGRAM_CHAT_ID").unwrap_or_default(),
-            env("OPS_TELEGRAM_API_URL").unwrap_or_else(|| "https://api.telegram.org".to_owned())
-        ),
-        Some(bot) => println!(
+    if let Some(bot) = &fake_bot {
+        println!(
             "mode: LOCAL: embedded fake Telegram Bot API at {} (nothing leaves this machine{})",
             bot.api_url(),
-            if options.local {
-                "; --local"
-            } else {
-                "; OPS_TELEGRAM_BOT_TOKEN/OPS_TELEGRAM_CHAT_ID not set"
-            }
-        ),
+            local_reason(options, env)
+        );
     }
 
     // The failing signal server.
@@ -303,6 +281,14 @@ pub async fn drill(
             "alerts are disabled; the drill needs them".to_owned(),
         ));
     };
+    if fake_bot.is_none() {
+        // From the parsed configuration: the URL's query values redacted.
+        println!(
+            "mode: REAL Telegram: the alert goes to chat {} through {}",
+            alert_config.chat(),
+            alert_config.redacted_api_url()
+        );
+    }
     println!(
         "schedule: {} attempt(s), first retry after {} s, jitter {}",
         config.retry.max_attempts(),
@@ -310,10 +296,7 @@ pub async fn drill(
         config.retry.jitter()
     );
 
-    let sink = Arc::new(RecordingSink {
-        inner: TelegramSink::new(alert_config),
-        sent: Mutex::new(Vec::new()),
-    });
+    let sink = Arc::new(RecordingSink::new(alert_config));
     let alerts = OpsAlertService::with_sink(alert_config.clone(), sink.clone());
     let client = hmac_client::SignalClient::new(config.client.clone())
         .map_err(|e| DrillError::Config(e.to_string()))?;
@@ -374,15 +357,11 @@ pub async fn drill(
             (message.text, message.message_id)
         }
         None => {
-            let sent = sink
-                .sent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            let Some((text, message)) = sent.into_iter().next() else {
-                return Err(DrillError::Failed(
-                    "Telegram did not accept the alert; see the error log above".to_owned(),
-                ));
+            let Some((text, message)) = sink.sent().into_iter().next() else {
+                return Err(DrillError::Failed(telegram_refusal(
+                    sink.last_error().as_ref(),
+                    alert_config,
+                )));
             };
             println!(
                 "\nalert sent to Telegram, message id {}:",

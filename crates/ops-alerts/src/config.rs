@@ -1,11 +1,23 @@
 //! Alert configuration: the bot token, the chat, and the policy knobs, read from
 //! the environment and validated all at once.
+//!
+//! The chat's parsing is in `chat`, the Bot API URL's in `api_url`, the error
+//! type in `error`; this file reads the variables and holds the result.
+
+mod api_url;
+mod chat;
+mod error;
 
 use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
+
+use api_url::{URL_FORM, check_url, default_api_url, normalize_url, problem_of_parsed};
+pub use chat::ChatTarget;
+use chat::check_chat;
+pub use error::{AlertConfigError, AlertConfigErrorKind};
 
 /// The public Bot API server.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -36,126 +48,10 @@ pub const ENV_ALERT_TIMEOUT: &str = "OPS_ALERT_TIMEOUT_SECONDS";
 pub const ENV_ESCALATE_AFTER: &str = "OPS_ALERT_ESCALATE_AFTER";
 
 const TOKEN_FORM: &str = "<bot id digits>:<secret of A-Z a-z 0-9 _ -> as given by @BotFather";
-const CHAT_FORM: &str = "an integer chat id (e.g. -1001234567890) or @channelname";
-const URL_FORM: &str = "an http:// or https:// URL such as https://api.telegram.org";
 const THREAD_FORM: &str = "a positive integer forum topic id";
 const COOLDOWN_FORM: &str = "a whole number of seconds, 0 to 86400";
 const TIMEOUT_FORM: &str = "a whole number of seconds, 1 to 600";
 const ESCALATE_FORM: &str = "a whole number, at least 1";
-
-/// Where alerts go: a chat id or a public `@channelname`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ChatTarget {
-    /// A numeric chat id (users are positive, groups and channels negative).
-    Id(i64),
-    /// A public channel or supergroup username, including the leading `@`.
-    Username(String),
-}
-
-impl ChatTarget {
-    /// Parses an integer id or `@name` (letters, digits, `_`).
-    ///
-    /// ```
-    /// use ops_alerts::ChatTarget;
-    ///
-    /// assert_eq!(ChatTarget::parse("-100123"), Some(ChatTarget::Id(-100123)));
-    /// assert_eq!(ChatTarget::parse("@ops_alerts"), Some(ChatTarget::Username("@ops_alerts".into())));
-    /// assert_eq!(ChatTarget::parse("ops"), None);
-    /// ```
-    pub fn parse(text: &str) -> Option<ChatTarget> {
-        let text = text.trim();
-        if let Some(name) = text.strip_prefix('@') {
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            return valid.then(|| ChatTarget::Username(text.to_owned()));
-        }
-        text.parse::<i64>()
-            .ok()
-            .filter(|id| *id != 0)
-            .map(ChatTarget::Id)
-    }
-}
-
-impl fmt::Display for ChatTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChatTarget::Id(id) => write!(f, "{id}"),
-            ChatTarget::Username(name) => f.write_str(name),
-        }
-    }
-}
-
-/// What is wrong with a configuration value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AlertConfigErrorKind {
-    /// A required variable is not set.
-    Missing,
-    /// The variable is set but its value is not allowed (an empty value included).
-    Malformed,
-}
-
-/// One missing or malformed configuration value. Names the variable, says what
-/// is wrong and which form is allowed; never repeats the value (it may be the
-/// token).
-///
-/// ```
-/// use ops_alerts::AlertConfig;
-///
-/// let errors = AlertConfig::new("not-a-token", "").unwrap_err();
-/// assert_eq!(errors.len(), 2);
-/// assert_eq!(errors[0].variable(), "OPS_TELEGRAM_BOT_TOKEN");
-/// assert!(!errors[0].to_string().contains("not-a-token"));
-/// assert_eq!(errors[1].variable(), "OPS_TELEGRAM_CHAT_ID");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}; expected {expected}")]
-pub struct AlertConfigError {
-    variable: &'static str,
-    kind: AlertConfigErrorKind,
-    problem: &'static str,
-    expected: &'static str,
-}
-
-impl AlertConfigError {
-    fn missing(variable: &'static str, expected: &'static str) -> AlertConfigError {
-        AlertConfigError {
-            variable,
-            kind: AlertConfigErrorKind::Missing,
-            problem: "not set",
-            expected,
-        }
-    }
-
-    fn malformed(
-        variable: &'static str,
-        problem: &'static str,
-        expected: &'static str,
-    ) -> AlertConfigError {
-        AlertConfigError {
-            variable,
-            kind: AlertConfigErrorKind::Malformed,
-            problem,
-            expected,
-        }
-    }
-
-    /// The environment variable the problem is about, e.g. `OPS_TELEGRAM_CHAT_ID`.
-    pub fn variable(&self) -> &'static str {
-        self.variable
-    }
-
-    /// Missing or malformed.
-    pub fn kind(&self) -> AlertConfigErrorKind {
-        self.kind
-    }
-
-    /// The allowed form of the value.
-    pub fn expected(&self) -> &'static str {
-        self.expected
-    }
-}
 
 /// Where and how alerts are sent.
 ///
@@ -192,7 +88,7 @@ impl fmt::Debug for AlertConfig {
         f.debug_struct("AlertConfig")
             .field("bot_token", &crate::redact::REDACTED)
             .field("chat", &self.chat)
-            .field("api_url", &self.api_url.as_str())
+            .field("api_url", &self.redacted_api_url())
             .field("thread_id", &self.thread_id)
             .field("cooldown", &self.cooldown)
             .field("alert_timeout", &self.alert_timeout)
@@ -343,9 +239,30 @@ impl AlertConfig {
         &self.chat
     }
 
-    /// The Bot API base URL.
+    /// The Bot API base URL. It may carry a query secret: show it with
+    /// [`redacted_api_url`](AlertConfig::redacted_api_url).
     pub fn api_url(&self) -> &Url {
         &self.api_url
+    }
+
+    /// The Bot API base URL fit for logs and `Debug`: query values (and user
+    /// info, which [`validate`](AlertConfig::validate) refuses) redacted.
+    ///
+    /// ```
+    /// use ops_alerts::AlertConfig;
+    ///
+    /// let config = AlertConfig::from_lookup(|name| match name {
+    ///     "OPS_TELEGRAM_BOT_TOKEN" => Some("123456:AAH-example-token".to_owned()),
+    ///     "OPS_TELEGRAM_CHAT_ID" => Some("42".to_owned()),
+    ///     "OPS_TELEGRAM_API_URL" => Some("https://tg.example.com?key=s3cr3t".to_owned()),
+    ///     _ => None,
+    /// })
+    /// .unwrap();
+    /// assert_eq!(config.redacted_api_url(), "https://tg.example.com/?key=[REDACTED]");
+    /// assert!(!format!("{config:?}").contains("s3cr3t"));
+    /// ```
+    pub fn redacted_api_url(&self) -> String {
+        crate::redact::redact_url(&self.api_url)
     }
 
     /// The forum topic, if any.
@@ -380,12 +297,8 @@ impl AlertConfig {
     pub fn validate(&self) -> Result<(), Vec<AlertConfigError>> {
         let mut errors = Vec::new();
         check_token(Some(self.bot_token.expose_secret()), &mut errors);
-        if !matches!(self.api_url.scheme(), "http" | "https") || self.api_url.host().is_none() {
-            errors.push(AlertConfigError::malformed(
-                ENV_API_URL,
-                "not an http(s) URL",
-                URL_FORM,
-            ));
+        if let Some(problem) = problem_of_parsed(&self.api_url) {
+            errors.push(AlertConfigError::malformed(ENV_API_URL, problem, URL_FORM));
         }
         if self.thread_id.is_some_and(|t| t <= 0) {
             errors.push(AlertConfigError::malformed(
@@ -422,22 +335,6 @@ impl AlertConfig {
         }
     }
 }
-
-// A constant that parses (checked by a unit test): the expect cannot fire.
-#[allow(clippy::expect_used)]
-fn default_api_url() -> Url {
-    Url::parse(DEFAULT_API_URL).expect("DEFAULT_API_URL is a valid URL")
-}
-
-fn normalize_url(mut url: Url) -> Url {
-    let path = url.path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/').to_owned();
-        url.set_path(&trimmed);
-    }
-    url
-}
-
 fn secs(n: i64) -> Duration {
     Duration::from_secs(n.unsigned_abs())
 }
@@ -492,32 +389,6 @@ fn check_token(value: Option<&str>, errors: &mut Vec<AlertConfigError>) -> Optio
             TOKEN_FORM,
         ));
         None
-    }
-}
-
-fn check_chat(value: Option<&str>, errors: &mut Vec<AlertConfigError>) -> Option<ChatTarget> {
-    let Some(value) = value else {
-        errors.push(AlertConfigError::missing(ENV_CHAT_ID, CHAT_FORM));
-        return None;
-    };
-    let chat = ChatTarget::parse(value);
-    if chat.is_none() {
-        let problem = if value.is_empty() {
-            "empty"
-        } else {
-            "not a chat id or @name"
-        };
-        errors.push(AlertConfigError::malformed(ENV_CHAT_ID, problem, CHAT_FORM));
-    }
-    chat
-}
-
-fn check_url(value: &str, errors: &mut Vec<AlertConfigError>) -> Option<Url> {
-    match Url::parse(value.trim()) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-            Some(normalize_url(url))
-        }
-        _ => push(errors, ENV_API_URL, URL_FORM),
     }
 }
 

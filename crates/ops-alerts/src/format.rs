@@ -90,6 +90,9 @@ pub struct SummaryAlert<'a> {
 /// ```
 /// assert_eq!(ops_alerts::escape_html(r#"<b>&"'"#), r#"&lt;b&gt;&amp;"'"#);
 /// ```
+// Hand-written rather than `teloxide::utils::html::escape` (which does exactly
+// this, `&`, `<`, `>` only) so that formatting builds without the `telegram`
+// feature; `tests/format_properties.rs` checks the two agree on any text.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {

@@ -31,6 +31,15 @@
 //!   of every type redacts it, and transport errors (whose URLs contain it) are
 //!   [redacted](redact_token) before they are stored, displayed or logged.
 //!
+//! # Features
+//!
+//! `telegram` (default) brings the teloxide transport: [`TelegramSink`],
+//! [`OpsAlertService::new`] and [`OpsAlertService::from_env`], and with them
+//! reqwest and rustls. With `default-features = false` the crate keeps
+//! everything else (configuration parsing, formatting, escaping and cutting,
+//! grouping, [`OpsAlertService::with_sink`] and [`OpsAlertService::log_only`])
+//! for users that must stay small, such as a configuration layer or fuzz targets.
+//!
 //! # Configuration
 //!
 //! [`AlertConfig::from_env`] reads `OPS_TELEGRAM_BOT_TOKEN`, `OPS_TELEGRAM_CHAT_ID`
@@ -131,6 +140,10 @@
 //! # }
 //! ```
 
+// The docs describe the default build; without `telegram` their links to
+// the transport have nothing to point at.
+#![cfg_attr(not(feature = "telegram"), allow(rustdoc::broken_intra_doc_links))]
+
 mod alertable;
 mod config;
 mod format;
@@ -141,6 +154,7 @@ mod redact;
 mod service;
 mod severity;
 mod sink;
+#[cfg(feature = "telegram")]
 mod telegram;
 
 pub use alertable::AlertableError;
@@ -157,8 +171,9 @@ pub use format::{
 };
 pub use outcome::{AlertError, AlertErrorKind, AlertOutcome};
 pub use rate_limit::{MAX_PER_WINDOW, MIN_INTERVAL, WINDOW};
-pub use redact::{REDACTED, redact_token};
+pub use redact::{REDACTED, redact_query_of, redact_token, redact_url};
 pub use service::{METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_SENT, OpsAlertService};
 pub use severity::{ParseSeverityError, Severity};
 pub use sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};
+#[cfg(feature = "telegram")]
 pub use telegram::TelegramSink;

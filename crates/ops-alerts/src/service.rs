@@ -1,30 +1,36 @@
 //! The alert service: formats, groups, rate-limits, retries, bounds the time
 //! spent, counts and logs every alert.
+//!
+//! This file holds the service's state and the entry points that decide what
+//! an alert becomes (sent, folded, logged); how a message is delivered is in
+//! `delivery`, the group summaries in `summaries`, log-only alerts in `log`.
+
+mod delivery;
+mod log;
+mod summaries;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use chrono::Utc;
-use retry_core::{GiveUpEvent, Jitter, Retry, RetryError, RetryEvent, RetryObserver, RetryPolicy};
+use retry_core::RetryPolicy;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::alertable::AlertableError;
 use crate::config::{AlertConfig, AlertConfigError, DEFAULT_ESCALATE_AFTER};
-use crate::format::{
-    Attempts, DeliveryAlert, FormattedAlert, SummaryAlert, format_delivery_alert, format_message,
-    format_summary,
-};
-use crate::grouping::{Closed, Fingerprint, Groups, Observed};
-use crate::outcome::{AlertError, AlertErrorKind, AlertOutcome};
+use crate::format::{Attempts, DeliveryAlert, format_delivery_alert, format_message};
+use crate::grouping::{Fingerprint, Groups, Observed};
+use crate::outcome::AlertOutcome;
 use crate::rate_limit::RateLimiter;
-use crate::redact::redact_token;
+use crate::redact::{redact_query_of, redact_token};
 use crate::severity::Severity;
-use crate::sink::{AlertSink, ParseMode, SentMessage, SinkError};
+use crate::sink::AlertSink;
+#[cfg(feature = "telegram")]
 use crate::telegram::TelegramSink;
+use delivery::alert_retry_policy;
+use log::log_only;
 
 /// Counter: messages delivered to Telegram (alerts and summaries), by `severity`.
 pub const METRIC_SENT: &str = "alerts_sent_total";
@@ -34,9 +40,6 @@ pub const METRIC_FAILED: &str = "alerts_failed_total";
 pub const METRIC_FOLDED: &str = "alerts_folded_total";
 /// Counter: alerts only logged (DEBUG, or alerts disabled), by `severity`.
 pub const METRIC_LOGGED: &str = "alerts_logged_total";
-
-/// The retry loop's operation name (in retry events and logs).
-const OPERATION: &str = "send_alert";
 
 /// Sends ops alerts. Cheap to clone (an `Arc` inside): one instance is shared
 /// by every concurrent delivery, so grouping, rate limiting and the
@@ -96,12 +99,15 @@ impl Telegram {
     }
 
     fn redact(&self, text: &str) -> String {
-        redact_token(text, self.config.bot_token().expose_secret())
+        let text = redact_token(text, self.config.bot_token().expose_secret());
+        redact_query_of(&text, self.config.api_url())
     }
 }
 
 impl OpsAlertService {
-    /// Alerts through Telegram ([`TelegramSink`]) as configured.
+    /// Alerts through Telegram ([`TelegramSink`]) as configured. Needs the
+    /// `telegram` feature (on by default).
+    #[cfg(feature = "telegram")]
     pub fn new(config: AlertConfig) -> OpsAlertService {
         let sink = Arc::new(TelegramSink::new(&config));
         OpsAlertService::with_sink(config, sink)
@@ -120,10 +126,12 @@ impl OpsAlertService {
         }))
     }
 
-    /// [`AlertConfig::from_env`], then [`OpsAlertService::new`].
+    /// [`AlertConfig::from_env`], then [`OpsAlertService::new`]. Needs the
+    /// `telegram` feature (on by default).
     ///
     /// # Errors
     /// Every missing or malformed variable, at once.
+    #[cfg(feature = "telegram")]
     pub fn from_env() -> Result<OpsAlertService, Vec<AlertConfigError>> {
         AlertConfig::from_env().map(OpsAlertService::new)
     }
@@ -329,203 +337,8 @@ impl OpsAlertService {
         self.inner.consecutive_failures.load(Ordering::Relaxed)
     }
 
-    /// Sends every pending group summary now and waits for summaries already
-    /// being sent; call it at shutdown so folded alerts are never lost. Takes at
-    /// most the alert timeout: summaries that do not make it are logged at
-    /// ERROR with their counts and ids.
-    pub async fn flush(&self) {
-        let Some(telegram) = self.inner.telegram.as_ref() else {
-            return;
-        };
-        let deadline = Instant::now() + telegram.config.alert_timeout();
-        let closed = telegram.lock_groups().drain();
-        for closed in closed {
-            if closed.group.folded == 0 {
-                continue;
-            }
-            if Instant::now() >= deadline {
-                log_unsent_summary(&closed, "flush ran out of time");
-                continue;
-            }
-            if tokio::time::timeout_at(deadline, self.send_summary(telegram, &closed))
-                .await
-                .is_err()
-            {
-                log_unsent_summary(&closed, "flush ran out of time");
-            }
-        }
-        // Summaries taken by window tasks just before the drain.
-        let _ = tokio::time::timeout_at(deadline, async {
-            loop {
-                let idle = self.inner.idle.notified();
-                if self.inner.in_flight.load(Ordering::Acquire) == 0 {
-                    return;
-                }
-                idle.await;
-            }
-        })
-        .await;
-    }
-
     fn telegram_for(&self, severity: Severity) -> Option<&Telegram> {
         self.inner.telegram.as_ref().filter(|_| severity.is_sent())
-    }
-
-    /// One task per open group: at the end of the window, close the group and
-    /// send its summary. Holding a clone of the service keeps it alive until
-    /// then, so dropping the last handle early does not lose the summary.
-    fn schedule_window_end(&self, fingerprint: Fingerprint, group_id: u64, cooldown: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no tokio runtime: the group summary will only go out on flush()");
-            return;
-        };
-        let service = self.clone();
-        runtime.spawn(async move {
-            tokio::time::sleep(cooldown).await;
-            let Some(telegram) = service.inner.telegram.as_ref() else {
-                return;
-            };
-            let closed = {
-                let mut groups = telegram.lock_groups();
-                let closed = groups.close(&fingerprint, group_id);
-                if closed.as_ref().is_some_and(|c| c.group.folded > 0) {
-                    // Counted under the lock, so a concurrent flush that finds
-                    // the group gone knows to wait for this send.
-                    service.inner.in_flight.fetch_add(1, Ordering::AcqRel);
-                }
-                closed
-            };
-            if let Some(closed) = closed.filter(|c| c.group.folded > 0) {
-                let _ = service.send_summary(telegram, &closed).await;
-                service.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-                service.inner.idle.notify_waiters();
-            }
-        });
-    }
-
-    async fn send_summary(&self, telegram: &Telegram, closed: &Closed) -> AlertOutcome {
-        let group = &closed.group;
-        let formatted = format_summary(&SummaryAlert {
-            severity: group.severity,
-            operation: &closed.fingerprint.operation,
-            error_class: &closed.fingerprint.error_class,
-            last_error: &group.last_error,
-            folded: group.folded,
-            signal_ids: &group.signal_ids,
-            window_start: group.opened_at,
-            timestamp: Utc::now(),
-        });
-        let folded = group.folded.to_string();
-        let ids = group.signal_ids.join(", ");
-        let fields = [
-            ("operation", closed.fingerprint.operation.as_str()),
-            ("error_class", closed.fingerprint.error_class.as_str()),
-            ("folded", folded.as_str()),
-            ("signal_ids", ids.as_str()),
-            ("last_error", group.last_error.as_str()),
-        ];
-        self.deliver(telegram, &formatted, group.severity, &fields)
-            .await
-    }
-
-    /// Rate limit, retry, plain-text fallback, all within the alert timeout;
-    /// then count and log the outcome.
-    async fn deliver(
-        &self,
-        telegram: &Telegram,
-        formatted: &FormattedAlert,
-        severity: Severity,
-        fields: &[(&str, &str)],
-    ) -> AlertOutcome {
-        let bound = telegram.config.alert_timeout();
-        let tracker = Tracker::default();
-        let result = match tokio::time::timeout(
-            bound,
-            self.deliver_unbounded(telegram, formatted, &tracker),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_elapsed) => Err(AlertError::new(
-                AlertErrorKind::TimedOut(bound),
-                tracker.attempts.load(Ordering::Relaxed),
-                tracker.last_error(),
-            )),
-        };
-        match result {
-            Ok(sent) => {
-                metrics::counter!(METRIC_SENT, "severity" => severity.as_str()).increment(1);
-                tracing::info!(message_id = sent.message_id, %severity, "ops alert sent to Telegram");
-                AlertOutcome::Sent {
-                    message_id: sent.message_id,
-                }
-            }
-            Err(error) => {
-                metrics::counter!(METRIC_FAILED, "severity" => severity.as_str()).increment(1);
-                // The alert's content goes to the log instead: the owner's
-                // log pipeline is the fallback channel.
-                let reason = telegram.redact(&error.to_string());
-                emit(
-                    tracing::Level::ERROR,
-                    format_args!("ops alert could not be sent to Telegram: {reason}"),
-                    &[
-                        ("severity", severity.as_str()),
-                        ("alert", formatted.plain.as_str()),
-                    ]
-                    .into_iter()
-                    .chain(fields.iter().copied())
-                    .collect::<Vec<_>>(),
-                );
-                AlertOutcome::Failed(error)
-            }
-        }
-    }
-
-    async fn deliver_unbounded(
-        &self,
-        telegram: &Telegram,
-        formatted: &FormattedAlert,
-        tracker: &Tracker,
-    ) -> Result<SentMessage, AlertError> {
-        match self
-            .send_with_retry(telegram, &formatted.html, ParseMode::Html, tracker)
-            .await
-        {
-            Err(error) if error.last_error().is_cant_parse_entities() => {
-                tracing::warn!(
-                    error = %error.last_error(),
-                    "Telegram could not parse the alert's HTML; resending once as plain text"
-                );
-                self.send_with_retry(telegram, &formatted.plain, ParseMode::PlainText, tracker)
-                    .await
-                    .map_err(|e| to_alert_error(&e, tracker))
-            }
-            other => other.map_err(|e| to_alert_error(&e, tracker)),
-        }
-    }
-
-    async fn send_with_retry(
-        &self,
-        telegram: &Telegram,
-        text: &str,
-        mode: ParseMode,
-        tracker: &Tracker,
-    ) -> Result<SentMessage, RetryError<SinkError>> {
-        let observer = AttemptLog;
-        Retry::new(&telegram.policy, OPERATION)
-            .observer(&observer)
-            .clock(retry_core::TokioClock)
-            .run_async(&retry_core::TokioSleeper, |attempt| async move {
-                telegram.limiter.acquire().await;
-                tracker.attempts.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(attempt, ?mode, "sending ops alert to Telegram");
-                let result = telegram.sink.send_message(text, mode).await;
-                if let Err(error) = &result {
-                    tracker.set_last_error(error);
-                }
-                result
-            })
-            .await
     }
 }
 
@@ -535,130 +348,4 @@ struct ErrorReport {
     class: String,
     text: String,
     security: bool,
-}
-
-/// The retry policy of one alert: quick first retries (Telegram hiccups are
-/// short), within the alert timeout so the loop stops on its own before the
-/// hard bound cuts it.
-fn alert_retry_policy(alert_timeout: Duration) -> RetryPolicy {
-    let max_elapsed = alert_timeout.clamp(Duration::from_secs(1), Duration::from_secs(600));
-    RetryPolicy::builder()
-        .max_retries(6)
-        .base_delay(Duration::from_secs(1))
-        .backoff_multiplier(2.0)
-        .max_delay(Duration::from_secs(15))
-        .max_elapsed(max_elapsed)
-        .jitter(Jitter::Proportional)
-        .build()
-        .unwrap_or(RetryPolicy::DEFAULT)
-}
-
-fn to_alert_error(error: &RetryError<SinkError>, tracker: &Tracker) -> AlertError {
-    let kind = if error.last_error().is_permanent() {
-        AlertErrorKind::Permanent
-    } else {
-        AlertErrorKind::Exhausted
-    };
-    AlertError::new(
-        kind,
-        tracker.attempts.load(Ordering::Relaxed),
-        Some(error.last_error().clone()),
-    )
-}
-
-/// Attempts and the last error of one alert, readable after the time bound
-/// cancelled the retry loop.
-#[derive(Debug, Default)]
-struct Tracker {
-    attempts: AtomicU32,
-    last_error: Mutex<Option<SinkError>>,
-}
-
-impl Tracker {
-    fn set_last_error(&self, error: &SinkError) {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
-    }
-
-    fn last_error(&self) -> Option<SinkError> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// A tracing event for every failed attempt.
-#[derive(Debug)]
-struct AttemptLog;
-
-impl RetryObserver<SinkError> for AttemptLog {
-    fn on_retry(&self, event: &RetryEvent<'_, SinkError>) {
-        tracing::warn!(
-            attempt = event.attempt,
-            delay_ms = u64::try_from(event.delay.as_millis()).unwrap_or(u64::MAX),
-            error = %event.error,
-            "ops alert attempt failed; retrying"
-        );
-    }
-
-    fn on_give_up(&self, event: &GiveUpEvent<'_, SinkError>) {
-        tracing::warn!(
-            attempts = event.attempts,
-            reason = ?event.reason,
-            error = %event.error,
-            "ops alert attempts given up"
-        );
-    }
-}
-
-fn log_unsent_summary(closed: &Closed, why: &str) {
-    metrics::counter!(METRIC_FAILED, "severity" => closed.group.severity.as_str()).increment(1);
-    tracing::error!(
-        operation = %closed.fingerprint.operation,
-        error_class = %closed.fingerprint.error_class,
-        folded = closed.group.folded,
-        signal_ids = %closed.group.signal_ids.join(", "),
-        last_error = %closed.group.last_error,
-        severity = %closed.group.severity,
-        "group summary not sent ({why}): {} more signals failed the same way",
-        closed.group.folded
-    );
-}
-
-/// The tracing level for an alert of `severity` that is only logged.
-fn level_of(severity: Severity) -> tracing::Level {
-    match severity {
-        Severity::Debug => tracing::Level::DEBUG,
-        Severity::Info => tracing::Level::INFO,
-        Severity::Warning => tracing::Level::WARN,
-        Severity::Error | Severity::Critical => tracing::Level::ERROR,
-    }
-}
-
-/// An alert that is only logged, at its own level, and counted as such.
-fn log_only(severity: Severity, message: fmt::Arguments<'_>, fields: &[(&str, &str)]) {
-    metrics::counter!(METRIC_LOGGED, "severity" => severity.as_str()).increment(1);
-    let mut all = vec![("severity", severity.as_str())];
-    all.extend_from_slice(fields);
-    emit(level_of(severity), message, &all);
-}
-
-/// One event at a runtime-chosen level (tracing's macros need a constant one),
-/// with the alert's fields rendered into a single `fields` value.
-fn emit(level: tracing::Level, message: fmt::Arguments<'_>, fields: &[(&str, &str)]) {
-    let fields = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={v:?}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    match level {
-        tracing::Level::ERROR => tracing::error!(fields = %fields, "{message}"),
-        tracing::Level::WARN => tracing::warn!(fields = %fields, "{message}"),
-        tracing::Level::INFO => tracing::info!(fields = %fields, "{message}"),
-        tracing::Level::DEBUG => tracing::debug!(fields = %fields, "{message}"),
-        tracing::Level::TRACE => tracing::trace!(fields = %fields, "{message}"),
-    }
 }

@@ -99,6 +99,7 @@ pub enum SinkErrorKind {
 pub struct SinkError {
     kind: SinkErrorKind,
     message: String,
+    description: Option<String>,
 }
 
 impl SinkError {
@@ -107,7 +108,37 @@ impl SinkError {
         SinkError {
             kind,
             message: message.into(),
+            description: None,
         }
+    }
+
+    /// Adds the Bot API's own description of a refusal (the `description`
+    /// of its answer), for the person who must fix the cause. Must not
+    /// contain secrets.
+    ///
+    /// ```
+    /// use ops_alerts::{SinkError, SinkErrorKind};
+    ///
+    /// let error = SinkError::new(SinkErrorKind::ChatNotFound, "A Telegram's error: Bad Request: chat not found")
+    ///     .with_description("Bad Request: chat not found");
+    /// assert_eq!(error.description(), Some("Bad Request: chat not found"));
+    /// assert_eq!(SinkError::new(SinkErrorKind::Network, "refused").description(), None);
+    /// ```
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> SinkError {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The Bot API's own words when it refused the message, e.g.
+    /// `"Bad Request: chat not found"` or `"Forbidden: bot was blocked by the
+    /// user"`; `None` when there was no answer (network, timeout) or the
+    /// transport does not keep them. [`TelegramSink`](crate::TelegramSink)
+    /// keeps them for every refusal but a rejected token
+    /// ([`SinkErrorKind::InvalidToken`]), for which teloxide folds
+    /// `"Unauthorized"` and `"Not Found"` into one error without saying which.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 
     /// What went wrong.

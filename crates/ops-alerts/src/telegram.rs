@@ -11,7 +11,7 @@ use teloxide::types::{ChatId, MessageId, Recipient, ThreadId};
 use teloxide::{ApiError, Bot, RequestError};
 
 use crate::config::{AlertConfig, ChatTarget};
-use crate::redact::{REDACTED, redact_token};
+use crate::redact::{REDACTED, redact_query_of, redact_token};
 use crate::sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};
 
 /// Sends alerts with teloxide to the configured chat (and forum topic).
@@ -26,6 +26,8 @@ pub struct TelegramSink {
     /// permanently instead of panicking.
     bot: Option<Bot>,
     token: SecretString,
+    /// For redacting its query from error texts (request URLs carry it).
+    api_url: url::Url,
     chat: Mutex<ChatTarget>,
     thread_id: Option<i32>,
 }
@@ -55,6 +57,7 @@ impl TelegramSink {
             ),
             Err(error) => {
                 let error = redact_token(&error.to_string(), token.expose_secret());
+                let error = redact_query_of(&error, config.api_url());
                 tracing::error!(%error, "cannot build the HTTP client for Telegram alerts");
                 None
             }
@@ -62,6 +65,7 @@ impl TelegramSink {
         TelegramSink {
             bot,
             token,
+            api_url: config.api_url().clone(),
             chat: Mutex::new(config.chat().clone()),
             thread_id: config.thread_id(),
         }
@@ -96,7 +100,7 @@ impl TelegramSink {
             Ok(message) => Ok(SentMessage {
                 message_id: message.id.0,
             }),
-            Err(error) => Err(classify(&error, self.token.expose_secret())),
+            Err(error) => Err(classify(&error, self.token.expose_secret(), &self.api_url)),
         }
     }
 }
@@ -129,8 +133,9 @@ impl AlertSink for TelegramSink {
     }
 }
 
-/// Maps a teloxide error to a classified, token-free [`SinkError`].
-fn classify(error: &RequestError, token: &str) -> SinkError {
+/// Maps a teloxide error to a classified [`SinkError`] free of the token and
+/// of `api_url`'s query values.
+fn classify(error: &RequestError, token: &str, api_url: &url::Url) -> SinkError {
     let kind = match error {
         RequestError::Api(api) => classify_api(api),
         RequestError::MigrateToChatId(ChatId(id)) => SinkErrorKind::MigrateToChatId(*id),
@@ -154,7 +159,29 @@ fn classify(error: &RequestError, token: &str) -> SinkError {
         }
         source = cause.source();
     }
-    SinkError::new(kind, redact_token(&text, token))
+    let clean = |text: &str| redact_query_of(&redact_token(text, token), api_url);
+    let sink_error = SinkError::new(kind, clean(&text));
+    match error {
+        RequestError::Api(api) => match description_of(api) {
+            Some(description) => sink_error.with_description(clean(&description)),
+            None => sink_error,
+        },
+        _ => sink_error,
+    }
+}
+
+/// Telegram's own words for a refusal. teloxide matched the answer's
+/// `description` against its list, so for a known error its `Display` is
+/// that description; only an unknown one is wrapped (`Unknown error: "…"`),
+/// and a rejected token stands for either "Unauthorized" or "Not Found".
+fn description_of(error: &ApiError) -> Option<String> {
+    match error {
+        ApiError::InvalidToken => None,
+        ApiError::Unknown(description) | ApiError::CantParseEntities(description) => {
+            Some(description.clone())
+        }
+        known => Some(known.to_string()),
+    }
 }
 
 fn classify_api(error: &ApiError) -> SinkErrorKind {
@@ -222,6 +249,36 @@ mod tests {
     }
 
     #[test]
+    fn telegrams_own_descriptions_are_kept() {
+        let url = url::Url::parse("http://127.0.0.1:9").unwrap();
+        for (api, description) in [
+            (ApiError::ChatNotFound, Some("Bad Request: chat not found")),
+            (
+                ApiError::BotBlocked,
+                Some("Forbidden: bot was blocked by the user"),
+            ),
+            (
+                ApiError::Unknown("Forbidden: something new".to_owned()),
+                Some("Forbidden: something new"),
+            ),
+            (
+                ApiError::CantParseEntities("Bad Request: can't parse entities: x".to_owned()),
+                Some("Bad Request: can't parse entities: x"),
+            ),
+            (ApiError::InvalidToken, None),
+        ] {
+            let error = classify(&RequestError::Api(api.clone()), "1:t", &url);
+            assert_eq!(error.description(), description, "{api:?}");
+        }
+        let network = classify(
+            &RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(1)),
+            "1:t",
+            &url,
+        );
+        assert_eq!(network.description(), None);
+    }
+
+    #[test]
     fn api_errors() {
         assert_eq!(
             classify_api(&ApiError::ChatNotFound),
@@ -238,6 +295,7 @@ mod tests {
         let error = classify(
             &RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(3)),
             "t",
+            &url::Url::parse("http://127.0.0.1:9").unwrap(),
         );
         assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(3)));
     }

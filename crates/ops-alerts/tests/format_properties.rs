@@ -35,6 +35,14 @@ proptest! {
         prop_assert_eq!(common::visible(&escaped), text);
     }
 
+    /// Our escaping is teloxide's, so dropping the dependency (the
+    /// `telegram` feature off) changes nothing Telegram sees.
+    #[cfg(feature = "telegram")]
+    #[test]
+    fn escaping_is_teloxides(text in "\\PC{0,300}") {
+        prop_assert_eq!(escape_html(&text), teloxide::utils::html::escape(&text));
+    }
+
     #[test]
     fn delivery_alerts_always_fit(
         error in "\\PC{0,6000}",

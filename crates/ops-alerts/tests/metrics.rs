@@ -1,5 +1,7 @@
 //! Counters through the `metrics` facade, checked with a local debugging recorder.
 
+// Through the teloxide transport: only with the `telegram` feature.
+#![cfg(feature = "telegram")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

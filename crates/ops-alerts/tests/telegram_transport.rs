@@ -2,6 +2,8 @@
 //! can give, on tokio's paused clock (retry delays, `retry_after` and
 //! teloxide's 10 s sleep on 5xx take no real time).
 
+// Through the teloxide transport: only with the `telegram` feature.
+#![cfg(feature = "telegram")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -128,6 +130,11 @@ async fn chat_not_found_is_permanent() {
         error.last_error().unwrap().kind(),
         SinkErrorKind::ChatNotFound
     );
+    assert_eq!(
+        error.last_error().unwrap().description(),
+        Some("Bad Request: chat not found"),
+        "Telegram's own words, for whoever fixes the chat id"
+    );
     assert_eq!(fake.requests(), 1);
 }
 
@@ -140,6 +147,10 @@ async fn bot_blocked_is_permanent() {
         panic!("must fail");
     };
     assert_eq!(error.last_error().unwrap().kind(), SinkErrorKind::Forbidden);
+    assert_eq!(
+        error.last_error().unwrap().description(),
+        Some("Forbidden: bot was blocked by the user")
+    );
     assert_eq!(fake.requests(), 1);
 }
 
