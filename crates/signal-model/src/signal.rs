@@ -1,13 +1,19 @@
 //! The trading signal: parsed and validated before any network call.
 //!
-//! The body that is signed and sent is serialized once and kept as bytes: a
-//! signal read from JSON is sent exactly as it was given (field order, extra
-//! fields and number formatting included), so the receiver sees what the
-//! producer wrote and every retry carries the same bytes.
+//! The body that is signed and sent is kept as the input bytes: a signal read
+//! from JSON is sent exactly as it was given (field order, extra fields and
+//! number formatting included), so the receiver sees what the producer wrote
+//! and every retry carries the same bytes.
+
+use std::borrow::Cow;
+use std::fmt;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use std::fmt;
+
+use crate::error::{SignalError, SignalSize};
+use crate::limit::MaxBytes;
+use crate::scan::{self, Fields, Mode, Scalar, Shape};
 
 /// Longest accepted signal id: the `webhook-id` limit of the wire format.
 pub use hmac_client::MAX_ID_LEN;
@@ -50,51 +56,6 @@ impl fmt::Display for Side {
     }
 }
 
-/// Why a signal was rejected before any network call. Always names the field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SignalError {
-    /// The input is not JSON at all.
-    #[error("signal is not valid JSON: {reason}; expected one JSON object per line")]
-    NotJson {
-        /// The parser's message (position included).
-        reason: String,
-    },
-    /// The input is JSON but not an object.
-    #[error("signal must be a JSON object with id, instrument and side, got {found}")]
-    NotAnObject {
-        /// The JSON type that was found.
-        found: &'static str,
-    },
-    /// A required field is absent.
-    #[error("signal field `{field}` is missing; expected {expected}")]
-    Missing {
-        /// The field name.
-        field: &'static str,
-        /// What the field must hold.
-        expected: &'static str,
-    },
-    /// A field is present but its value is not allowed.
-    #[error("signal field `{field}` is invalid ({found}); expected {expected}")]
-    Invalid {
-        /// The field name.
-        field: &'static str,
-        /// A short, bounded description of the value found.
-        found: String,
-        /// What the field must hold.
-        expected: &'static str,
-    },
-}
-
-impl SignalError {
-    /// The signal field at fault, if the error is about one field.
-    pub fn field(&self) -> Option<&'static str> {
-        match self {
-            SignalError::Missing { field, .. } | SignalError::Invalid { field, .. } => Some(field),
-            SignalError::NotJson { .. } | SignalError::NotAnObject { .. } => None,
-        }
-    }
-}
-
 const ID_EXPECTED: &str = "1 to 255 characters of A-Z, a-z, 0-9, '_' or '-'";
 const INSTRUMENT_EXPECTED: &str = "a non-empty string";
 const SIDE_EXPECTED: &str = "\"buy\" or \"sell\"";
@@ -104,20 +65,13 @@ const CREATED_AT_EXPECTED: &str = "an RFC 3339 date-time string, e.g. 2026-11-29
 impl Signal {
     /// Parses and validates one signal from JSON bytes. The bytes (trimmed of
     /// surrounding whitespace) become the body that is signed and sent.
+    ///
+    /// In order: the JSON syntax and duplicate keys at any depth (one pass),
+    /// then the shape (an object), then the fields. No size limit: for input
+    /// from outside, use [`Signal::from_json_limited`].
     pub fn from_json(input: &[u8]) -> Result<Signal, SignalError> {
         let trimmed = input.trim_ascii();
-        let value: Value = serde_json::from_slice(trimmed).map_err(|e| SignalError::NotJson {
-            reason: e.to_string(),
-        })?;
-        let object = match value {
-            Value::Object(map) => map,
-            other => {
-                return Err(SignalError::NotAnObject {
-                    found: json_type(&other),
-                });
-            }
-        };
-        let (id, instrument, side) = validate(&object)?;
+        let (id, instrument, side) = parse(trimmed)?;
         Ok(Signal {
             id,
             instrument,
@@ -126,9 +80,51 @@ impl Signal {
         })
     }
 
-    /// Validates a JSON object built in code and serializes it once.
+    /// [`Signal::from_json`], refusing input longer than `limit` (whitespace
+    /// included: the limit is on what was read) before parsing anything.
+    ///
+    /// ```
+    /// use signal_model::{MaxBytes, Signal, SignalError, SignalSize};
+    ///
+    /// let big = format!(r#"{{"id":"a","instrument":"B","side":"buy","pad":"{}"}}"#, "x".repeat(2000));
+    /// let error = Signal::from_json_limited(big.as_bytes(), MaxBytes::MIN).unwrap_err();
+    /// assert_eq!(
+    ///     error,
+    ///     SignalError::TooLarge { size: SignalSize::Exactly(big.len() as u64), limit: MaxBytes::MIN }
+    /// );
+    /// assert_eq!(error.class(), "invalid_signal:too_large");
+    /// ```
+    pub fn from_json_limited(input: &[u8], limit: MaxBytes) -> Result<Signal, SignalError> {
+        check_size(input.len(), limit)?;
+        Signal::from_json(input)
+    }
+
+    /// [`Signal::from_json_limited`] for input already in [`Bytes`] (a line
+    /// from [`LineFramer`](crate::LineFramer)): the body shares `input`'s
+    /// memory instead of copying it.
+    pub fn from_json_bytes(input: Bytes, limit: MaxBytes) -> Result<Signal, SignalError> {
+        check_size(input.len(), limit)?;
+        Signal::from_bytes_unchecked(input)
+    }
+
+    /// Parses `input` without a size check (the framer has made one).
+    pub(crate) fn from_bytes_unchecked(input: Bytes) -> Result<Signal, SignalError> {
+        let trimmed = input.trim_ascii();
+        let (id, instrument, side) = parse(trimmed)?;
+        // `trimmed` is a subslice of `input`: slice_ref shares, never copies.
+        let body = input.slice_ref(trimmed);
+        Ok(Signal {
+            id,
+            instrument,
+            side,
+            body,
+        })
+    }
+
+    /// Validates a JSON object built in code and serializes it once. (A map
+    /// cannot hold a key twice, so there is no duplicate to refuse.)
     pub fn from_object(object: Map<String, Value>) -> Result<Signal, SignalError> {
-        let (id, instrument, side) = validate(&object)?;
+        let (id, instrument, side) = validate(fields_of(&object))?;
         let body = serde_json::to_vec(&object).map_err(|e| SignalError::NotJson {
             reason: e.to_string(),
         })?;
@@ -177,43 +173,97 @@ impl fmt::Debug for Signal {
 pub use hmac_client::is_valid_id;
 
 /// Best-effort id of a rejected input, so its failure report can name it.
-/// Returns the id only when it is itself valid: an invalid id is never echoed
-/// into logs or alerts as if it were an identifier.
+/// Returns the id only when it is itself valid and appears once at the top
+/// level: an invalid or ambiguous id is never echoed into logs or alerts as
+/// if it were an identifier. Duplicate keys elsewhere do not hide it (the
+/// report is about them, and it should say which signal had them).
+///
+/// ```
+/// use signal_model::id_hint;
+///
+/// assert_eq!(id_hint(br#"{"id":"sig-1","side":"buy","side":"sell"}"#).as_deref(), Some("sig-1"));
+/// assert_eq!(id_hint(br#"{"id":"sig-1","id":"sig-2"}"#), None);
+/// ```
 pub fn id_hint(input: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(input.trim_ascii()).ok()?;
-    let id = value.get("id")?.as_str()?;
-    is_valid_id(id).then(|| id.to_owned())
+    let Ok(Shape::Object(fields)) = scan::scan(input.trim_ascii(), Mode::Hint) else {
+        return None;
+    };
+    match fields.id {
+        Some(Scalar::Str(id)) if !fields.id_repeated && is_valid_id(&id) => Some(id.into_owned()),
+        _ => None,
+    }
 }
 
-fn validate(object: &Map<String, Value>) -> Result<(String, String, Side), SignalError> {
-    let id = match object.get("id") {
+fn check_size(len: usize, limit: MaxBytes) -> Result<(), SignalError> {
+    if len > limit.get() {
+        return Err(SignalError::TooLarge {
+            size: SignalSize::Exactly(len as u64),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn parse(trimmed: &[u8]) -> Result<(String, String, Side), SignalError> {
+    match scan::scan(trimmed, Mode::Strict)? {
+        Shape::Object(fields) => validate(fields),
+        Shape::Other(found) => Err(SignalError::NotAnObject { found }),
+    }
+}
+
+fn fields_of(object: &Map<String, Value>) -> Fields<'_> {
+    let get = |name: &str| object.get(name).map(scalar_of);
+    Fields {
+        id: get("id"),
+        instrument: get("instrument"),
+        side: get("side"),
+        price: get("price"),
+        volume: get("volume"),
+        created_at: get("created_at"),
+        id_repeated: false,
+    }
+}
+
+fn scalar_of(value: &Value) -> Scalar<'_> {
+    match value {
+        Value::String(s) => Scalar::Str(Cow::Borrowed(s)),
+        Value::Number(n) => Scalar::Number(n.clone()),
+        Value::Null => Scalar::Other("null"),
+        Value::Bool(_) => Scalar::Other("boolean"),
+        Value::Array(_) => Scalar::Other("array"),
+        Value::Object(_) => Scalar::Other("object"),
+    }
+}
+
+fn validate(fields: Fields<'_>) -> Result<(String, String, Side), SignalError> {
+    let id = match fields.id {
         None => return Err(missing("id", ID_EXPECTED)),
-        Some(Value::String(id)) if is_valid_id(id) => id.clone(),
-        Some(other) => return Err(invalid("id", other, ID_EXPECTED)),
+        Some(Scalar::Str(id)) if is_valid_id(&id) => id.into_owned(),
+        Some(other) => return Err(invalid("id", &other, ID_EXPECTED)),
     };
-    let instrument = match object.get("instrument") {
+    let instrument = match fields.instrument {
         None => return Err(missing("instrument", INSTRUMENT_EXPECTED)),
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(other) => return Err(invalid("instrument", other, INSTRUMENT_EXPECTED)),
+        Some(Scalar::Str(s)) if !s.trim().is_empty() => s.into_owned(),
+        Some(other) => return Err(invalid("instrument", &other, INSTRUMENT_EXPECTED)),
     };
-    let side = match object.get("side") {
+    let side = match fields.side {
         None => return Err(missing("side", SIDE_EXPECTED)),
-        Some(Value::String(s)) if s == "buy" => Side::Buy,
-        Some(Value::String(s)) if s == "sell" => Side::Sell,
-        Some(other) => return Err(invalid("side", other, SIDE_EXPECTED)),
+        Some(Scalar::Str(s)) if s == "buy" => Side::Buy,
+        Some(Scalar::Str(s)) if s == "sell" => Side::Sell,
+        Some(other) => return Err(invalid("side", &other, SIDE_EXPECTED)),
     };
-    for field in ["price", "volume"] {
-        if let Some(value) = object.get(field) {
-            let positive = value.as_f64().is_some_and(|n| n.is_finite() && n > 0.0);
+    for (field, value) in [("price", &fields.price), ("volume", &fields.volume)] {
+        if let Some(value) = value {
+            let positive = matches!(value, Scalar::Number(n)
+                if n.as_f64().is_some_and(|n| n.is_finite() && n > 0.0));
             if !positive {
                 return Err(invalid(field, value, POSITIVE_EXPECTED));
             }
         }
     }
-    if let Some(value) = object.get("created_at") {
-        let valid = value
-            .as_str()
-            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok());
+    if let Some(value) = &fields.created_at {
+        let valid = matches!(value, Scalar::Str(s)
+            if chrono::DateTime::parse_from_rfc3339(s).is_ok());
         if !valid {
             return Err(invalid("created_at", value, CREATED_AT_EXPECTED));
         }
@@ -225,7 +275,7 @@ fn missing(field: &'static str, expected: &'static str) -> SignalError {
     SignalError::Missing { field, expected }
 }
 
-fn invalid(field: &'static str, value: &Value, expected: &'static str) -> SignalError {
+fn invalid(field: &'static str, value: &Scalar<'_>, expected: &'static str) -> SignalError {
     SignalError::Invalid {
         field,
         found: describe(value),
@@ -235,28 +285,17 @@ fn invalid(field: &'static str, value: &Value, expected: &'static str) -> Signal
 
 /// A short description of a bad value: bounded, so a huge or hostile field
 /// cannot flood a log line or an alert.
-fn describe(value: &Value) -> String {
+fn describe(value: &Scalar<'_>) -> String {
     const MAX: usize = 40;
     match value {
-        Value::String(s) if s.is_empty() => "an empty string".to_owned(),
-        Value::String(s) => {
+        Scalar::Str(s) if s.is_empty() => "an empty string".to_owned(),
+        Scalar::Str(s) => {
             let shown: String = s.chars().filter(|c| !c.is_control()).take(MAX).collect();
             let cut = if s.chars().count() > MAX { "…" } else { "" };
             format!("the string {shown:?}{cut}")
         }
-        Value::Number(n) => format!("the number {n}"),
-        other => format!("a JSON {}", json_type(other)),
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        Scalar::Number(n) => format!("the number {n}"),
+        Scalar::Other(json_type) => format!("a JSON {json_type}"),
     }
 }
 
@@ -382,5 +421,147 @@ mod tests {
         let s = Signal::from_object(m).unwrap();
         let back: Value = serde_json::from_slice(s.body()).unwrap();
         assert_eq!(back["id"], "z");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_refused_before_any_field_is_checked() {
+        // The last "side" is valid and the first is not: serde_json alone
+        // would have accepted this signal as a buy.
+        let err = parse(r#"{"id":"a","instrument":"B","side":"hold","side":"buy"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            SignalError::DuplicateKey {
+                key: "side".into(),
+                path: "side".into()
+            }
+        );
+        // Both ids are invalid, yet the duplicate is what is reported.
+        let err = parse(r#"{"id":"x y","id":"a.b"}"#).unwrap_err();
+        assert_eq!(err.class(), "invalid_signal:duplicate_key");
+        assert_eq!(err.field(), None);
+        let err = parse(
+            r#"{"id":"a","instrument":"B","side":"buy","legs":[{"side":"buy","side":"sell"}]}"#,
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("`side` at `legs[0].side`"), "{message}");
+    }
+
+    #[test]
+    fn a_hostile_duplicate_key_is_bounded_and_escaped_in_the_message() {
+        let key = format!("\\u001b[2J\\n{}", "k".repeat(100_000));
+        let mut input = String::from(r#"{"id":"a","instrument":"B","side":"buy","d":"#);
+        for _ in 0..100 {
+            input.push_str(&format!(r#"{{"{key}":1,"{key}":"#));
+        }
+        input.push_str("0}");
+        let err = parse(&input).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, SignalError::DuplicateKey { .. }), "{message}");
+        assert!(message.len() < 600, "{} bytes: {message}", message.len());
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(message.contains("\\u{1b}[2J\\u{a}kkk"), "{message}");
+    }
+
+    #[test]
+    fn not_utf8_is_its_own_error() {
+        let err = Signal::from_json(b"{\"id\":\"a\xff\",\"instrument\":\"B\",\"side\":\"buy\"}")
+            .unwrap_err();
+        assert_eq!(err, SignalError::NotUtf8 { valid_up_to: 8 });
+        assert_eq!(err.class(), "invalid_signal:not_utf8");
+    }
+
+    #[test]
+    fn the_limit_counts_what_was_read() {
+        let limit = MaxBytes::MIN;
+        let json = r#"{"id":"a","instrument":"B","side":"buy","pad":""}"#;
+        let at = format!("{json}{}", " ".repeat(limit.get() - json.len()));
+        assert_eq!(at.len(), limit.get());
+        assert_eq!(
+            Signal::from_json_limited(at.as_bytes(), limit)
+                .unwrap()
+                .body()
+                .len(),
+            json.len()
+        );
+        let over = format!("{at} ");
+        assert_eq!(
+            Signal::from_json_limited(over.as_bytes(), limit).unwrap_err(),
+            SignalError::TooLarge {
+                size: SignalSize::Exactly(limit.get() as u64 + 1),
+                limit
+            }
+        );
+        // Refused before parsing: even garbage is "too large", not "not JSON".
+        let garbage = vec![b'{'; limit.get() + 1];
+        assert_eq!(
+            Signal::from_json_limited(&garbage, limit)
+                .unwrap_err()
+                .class(),
+            "invalid_signal:too_large"
+        );
+        // No limit on from_json: rows already accepted stay readable.
+        assert!(Signal::from_json(over.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn from_json_bytes_shares_the_input() {
+        let input = Bytes::from_static(b" {\"id\":\"a\",\"instrument\":\"B\",\"side\":\"buy\"}\n");
+        let signal = Signal::from_json_bytes(input.clone(), MaxBytes::DEFAULT).unwrap();
+        assert_eq!(&signal.body()[..], input.trim_ascii());
+        assert_eq!(signal.body().as_ptr(), input[1..].as_ptr());
+        let big = Bytes::from(vec![b' '; 2000]);
+        assert_eq!(
+            Signal::from_json_bytes(big, MaxBytes::MIN)
+                .unwrap_err()
+                .class(),
+            "invalid_signal:too_large"
+        );
+    }
+
+    #[test]
+    fn id_hint_ignores_nested_duplicates_but_never_picks_between_two_ids() {
+        assert_eq!(
+            id_hint(br#"{"id":"ok-1","x":{"k":1,"k":2}}"#).as_deref(),
+            Some("ok-1")
+        );
+        assert_eq!(id_hint(br#"{"id":"ok-1","id":"ok-2"}"#), None);
+        assert_eq!(id_hint(br#"{"id":"ok-1"} trailing"#), None);
+        assert_eq!(id_hint(b"[\"ok-1\"]"), None);
+        assert_eq!(id_hint(br#"{"id":{"id":"ok-1"}}"#), None);
+    }
+
+    #[test]
+    fn each_json_type_is_described_without_echoing_containers() {
+        let cases = [
+            (
+                r#"{"id":null,"instrument":"B","side":"buy"}"#,
+                "a JSON null",
+            ),
+            (
+                r#"{"id":true,"instrument":"B","side":"buy"}"#,
+                "a JSON boolean",
+            ),
+            (
+                r#"{"id":[1],"instrument":"B","side":"buy"}"#,
+                "a JSON array",
+            ),
+            (
+                r#"{"id":{"a":1},"instrument":"B","side":"buy"}"#,
+                "a JSON object",
+            ),
+            (
+                r#"{"id":-1.5,"instrument":"B","side":"buy"}"#,
+                "the number -1.5",
+            ),
+            (
+                r#"{"id":"a","instrument":"","side":"buy"}"#,
+                "an empty string",
+            ),
+        ];
+        for (input, found) in cases {
+            let message = parse(input).unwrap_err().to_string();
+            assert!(message.contains(found), "{input}: {message}");
+        }
     }
 }
