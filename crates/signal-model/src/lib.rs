@@ -28,13 +28,57 @@
 //! assert_eq!(nested.class(), "invalid_signal:duplicate_key");
 //! # Ok::<(), SignalError>(())
 //! ```
+//!
+//! # A stream of signals
+//!
+//! [`LineFramer`] cuts newline-delimited input into [`Frame`]s, holding at
+//! most one line of at most [`MaxBytes`] (default 1 MiB, the
+//! `SIGNAL_MAX_BYTES` setting). A bad line is one frame, and reading goes on:
+//!
+//! ```
+//! use signal_model::{Frame, LineFramer, MaxBytes, SignalError, SignalSize};
+//!
+//! let limit = MaxBytes::MIN; // 1 KiB
+//! let mut input = b"{\"id\":\"a\",\"instrument\":\"B\",\"side\":\"buy\"}\n".to_vec();
+//! input.extend_from_slice(&[b'x'; 5000]); // a line over the limit
+//! input.extend_from_slice(b"\n\n{\"id\":\"b\",\"instrument\":\"B\",\"side\":\"sell\"}");
+//!
+//! let mut framer = LineFramer::new(limit);
+//! let mut outcomes = Vec::new();
+//! for chunk in input.chunks(100) {
+//!     let mut rest = chunk;
+//!     while let Some(frame) = framer.next_frame(&mut rest) {
+//!         outcomes.push((frame.line(), frame.to_signal()));
+//!     }
+//! }
+//! outcomes.extend(framer.finish().map(|frame| (frame.line(), frame.to_signal())));
+//!
+//! assert_eq!(outcomes[0].1.clone().unwrap()?.id(), "a");
+//! assert_eq!(
+//!     outcomes[1],
+//!     (2, Some(Err(SignalError::TooLarge { size: SignalSize::Exactly(5000), limit })))
+//! );
+//! assert_eq!(outcomes[2], (3, None)); // blank: counted, not a signal
+//! assert_eq!(outcomes[3].1.clone().unwrap()?.id(), "b");
+//! assert!(framer.buffer_capacity() <= limit.get() + 1);
+//! # Ok::<(), SignalError>(())
+//! ```
+//!
+//! With the `tokio` feature, `FrameReader` yields the same frames from any
+//! `tokio::io::AsyncRead`.
 
 mod error;
+mod frame;
 mod limit;
+#[cfg(feature = "tokio")]
+mod reader;
 mod render;
 mod scan;
 mod signal;
 
 pub use error::{SignalError, SignalSize};
+pub use frame::{Frame, LineFramer, Split};
 pub use limit::{MaxBytes, MaxBytesError, SIGNAL_MAX_BYTES};
+#[cfg(feature = "tokio")]
+pub use reader::{FrameReader, ReadError};
 pub use signal::{MAX_ID_LEN, Side, Signal, id_hint, is_valid_id};
