@@ -69,15 +69,17 @@ pub(crate) fn scan(input: &[u8], mode: Mode) -> Result<Shape<'_>, SignalError> {
     let result = Top(&mut state)
         .deserialize(&mut deserializer)
         .and_then(|shape| deserializer.end().map(|()| shape));
-    result.map_err(|error| match state.duplicate.take() {
-        Some(duplicate) => duplicate.into_error(),
-        None => match std::str::from_utf8(input) {
-            // serde_json checks UTF-8 only inside strings and reports it as a
-            // syntax error; this names the real problem.
-            Err(e) => SignalError::NotUtf8 {
-                valid_up_to: e.valid_up_to(),
-            },
-            Ok(_) => SignalError::NotJson {
+    // UTF-8 is checked on the error path only (serde_json checks it inside
+    // strings, and any other invalid byte is a syntax error), and first, so
+    // the error is the same as for a line from the framer, which checks it
+    // before parsing.
+    result.map_err(|error| match std::str::from_utf8(input) {
+        Err(e) => SignalError::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
+        },
+        Ok(_) => match state.duplicate.take() {
+            Some(duplicate) => duplicate.into_error(),
+            None => SignalError::NotJson {
                 reason: error.to_string(),
             },
         },
@@ -561,6 +563,11 @@ mod tests {
         assert_eq!(
             scan(b"{\"a\":\"\xff\"}", Mode::Strict).unwrap_err(),
             SignalError::NotUtf8 { valid_up_to: 6 }
+        );
+        // Bad UTF-8 after a duplicate key: UTF-8 is reported, as the framer would.
+        assert_eq!(
+            scan(b"{\"a\":1,\"a\":2,\"b\":\"\xff\"}", Mode::Strict).unwrap_err(),
+            SignalError::NotUtf8 { valid_up_to: 18 }
         );
     }
 
