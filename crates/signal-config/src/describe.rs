@@ -39,7 +39,7 @@ pub fn describe(config: &DeliveryConfig) -> String {
         SIGNAL_REQUEST_TIMEOUT_SECONDS,
         client.request_timeout.as_secs(),
     );
-    out.set(SIGNAL_MAX_BYTES, config.input.max_signal_bytes);
+    out.set(SIGNAL_MAX_BYTES, config.input.max_signal_bytes.get());
     out.set(
         SEND_SHUTDOWN_GRACE_SECONDS,
         config.input.shutdown_grace.as_secs(),

@@ -23,7 +23,7 @@
 //! };
 //! let config = DeliveryConfig::from_lookup(env)?;
 //! assert!(matches!(config.alerts, AlertSetting::Disabled));
-//! assert_eq!(config.input.max_signal_bytes, 1024 * 1024);
+//! assert_eq!(config.input.max_signal_bytes.get(), 1024 * 1024);
 //!
 //! // Every problem at once, each naming its variable.
 //! let bad = |name: &str| match name {
@@ -57,10 +57,7 @@ pub use describe::describe;
 pub use env::{Env, MAX_SECRET_FILE_BYTES, SecretSource};
 pub use outbox::{DEFAULT_OUTBOX_PATH, OutboxSettings};
 pub use problem::{ConfigErrors, ConfigProblem, ConfigWarning};
-pub use send::{
-    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SIGNAL_MAX_BYTES, InputSettings, MAX_SHUTDOWN_GRACE_SECONDS,
-    MAX_SIGNAL_MAX_BYTES, MIN_SIGNAL_MAX_BYTES,
-};
+pub use send::{DEFAULT_SHUTDOWN_GRACE, InputSettings, MAX_SHUTDOWN_GRACE_SECONDS};
 pub use telemetry::{DEFAULT_LOG_FILTER, LogFormat, TelemetrySettings};
 
 /// Whether alerts go to Telegram or only to the log.

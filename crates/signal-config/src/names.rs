@@ -8,7 +8,7 @@ pub const SIGNAL_HMAC_SECRET: &str = hmac_client::ENV_HMAC_SECRET;
 /// `SIGNAL_REQUEST_TIMEOUT_SECONDS`: the bound on one attempt.
 pub const SIGNAL_REQUEST_TIMEOUT_SECONDS: &str = hmac_client::ENV_REQUEST_TIMEOUT_SECONDS;
 /// `SIGNAL_MAX_BYTES`: the largest signal (one input line) accepted.
-pub const SIGNAL_MAX_BYTES: &str = "SIGNAL_MAX_BYTES";
+pub const SIGNAL_MAX_BYTES: &str = signal_model::SIGNAL_MAX_BYTES;
 /// `SEND_SHUTDOWN_GRACE_SECONDS`: how long `send` lets attempts in flight
 /// finish after SIGTERM or SIGINT.
 pub const SEND_SHUTDOWN_GRACE_SECONDS: &str = "SEND_SHUTDOWN_GRACE_SECONDS";

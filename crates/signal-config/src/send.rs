@@ -6,14 +6,8 @@ use std::time::Duration;
 use crate::names::{SEND_SHUTDOWN_GRACE_SECONDS, SIGNAL_MAX_BYTES};
 use crate::problem::ConfigProblem;
 use crate::values::parse_ranged;
+use signal_model::MaxBytes;
 
-/// Default `SIGNAL_MAX_BYTES`: 1 MiB, the verifier's default body limit, so
-/// that nothing is sent that our own receivers would refuse.
-pub const DEFAULT_SIGNAL_MAX_BYTES: usize = 1024 * 1024;
-/// Smallest `SIGNAL_MAX_BYTES`: 1 KiB.
-pub const MIN_SIGNAL_MAX_BYTES: usize = 1024;
-/// Largest `SIGNAL_MAX_BYTES`: 16 MiB.
-pub const MAX_SIGNAL_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Default `SEND_SHUTDOWN_GRACE_SECONDS`.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Largest `SEND_SHUTDOWN_GRACE_SECONDS`.
@@ -22,8 +16,10 @@ pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 300;
 /// The input side of the commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputSettings {
-    /// `SIGNAL_MAX_BYTES`: the longest line (signal) accepted, in bytes.
-    pub max_signal_bytes: usize,
+    /// `SIGNAL_MAX_BYTES`: the longest line (signal) accepted, in bytes
+    /// (default 1 MiB, the verifier's default body limit, so that nothing is
+    /// sent that our own receivers would refuse).
+    pub max_signal_bytes: MaxBytes,
     /// `SEND_SHUTDOWN_GRACE_SECONDS`: how long attempts in flight may finish
     /// after SIGTERM/SIGINT before their signals fail as `interrupted`.
     pub shutdown_grace: Duration,
@@ -32,7 +28,7 @@ pub struct InputSettings {
 impl Default for InputSettings {
     fn default() -> InputSettings {
         InputSettings {
-            max_signal_bytes: DEFAULT_SIGNAL_MAX_BYTES,
+            max_signal_bytes: MaxBytes::DEFAULT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -44,15 +40,19 @@ impl InputSettings {
         lookup: &impl Fn(&str) -> Option<String>,
     ) -> Result<InputSettings, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
-        let max = parse_ranged(
-            lookup,
-            SIGNAL_MAX_BYTES,
-            MIN_SIGNAL_MAX_BYTES as u64,
-            MAX_SIGNAL_MAX_BYTES as u64,
-            "a whole number of bytes from 1024 (1 KiB) to 16777216 (16 MiB), default 1048576 (1 MiB)",
-        )
-        .map_err(|p| problems.push(p))
-        .ok();
+        let max = match lookup(SIGNAL_MAX_BYTES) {
+            None => Some(MaxBytes::DEFAULT),
+            Some(value) => value
+                .trim()
+                .parse::<MaxBytes>()
+                .map_err(|e| {
+                    problems.push(ConfigProblem::new(
+                        SIGNAL_MAX_BYTES,
+                        format!("{e}; default 1048576 (1 MiB)"),
+                    ));
+                })
+                .ok(),
+        };
         let grace = parse_ranged(
             lookup,
             SEND_SHUTDOWN_GRACE_SECONDS,
@@ -64,9 +64,7 @@ impl InputSettings {
         .ok();
         match (max, grace) {
             (Some(max), Some(grace)) if problems.is_empty() => Ok(InputSettings {
-                max_signal_bytes: max
-                    .and_then(|n| usize::try_from(n).ok())
-                    .unwrap_or(DEFAULT_SIGNAL_MAX_BYTES),
+                max_signal_bytes: max,
                 shutdown_grace: grace.map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             }),
             _ => Err(problems),
@@ -92,13 +90,13 @@ mod tests {
             ("SEND_SHUTDOWN_GRACE_SECONDS", "0"),
         ])
         .unwrap();
-        assert_eq!(s.max_signal_bytes, 1024);
+        assert_eq!(s.max_signal_bytes.get(), 1024);
         assert_eq!(s.shutdown_grace, Duration::ZERO);
         assert_eq!(
             read(&[("SIGNAL_MAX_BYTES", "16777216")])
                 .unwrap()
                 .max_signal_bytes,
-            16 * 1024 * 1024
+            MaxBytes::MAX
         );
         for (name, bad) in [
             ("SIGNAL_MAX_BYTES", "1023"),

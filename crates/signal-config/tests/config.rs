@@ -80,7 +80,7 @@ fn optional_values_are_read() {
     );
     assert_eq!(config.telemetry.log_format, LogFormat::Json);
     assert_eq!(config.telemetry.log_filter, "signal_delivery=debug,warn");
-    assert_eq!(config.input.max_signal_bytes, 2048);
+    assert_eq!(config.input.max_signal_bytes.get(), 2048);
     // Alerts explicitly disabled: the Telegram variables are not read at all.
     assert!(matches!(config.alerts, AlertSetting::Disabled));
 }
@@ -107,7 +107,7 @@ fn each_bad_value_names_its_variable_and_the_allowed_values() {
             "",
             "replaced by RETRY_BUDGET_PERCENT",
         ),
-        ("SIGNAL_MAX_BYTES", "512", "1024 (1 KiB) to 16777216"),
+        ("SIGNAL_MAX_BYTES", "512", "1024 to 16777216"),
         ("SEND_SHUTDOWN_GRACE_SECONDS", "x", "0 to 300"),
         ("RUST_LOG", "=[", "log filter"),
         ("MAX_RETRIES", "abc", "0 to 10"),
