@@ -7,13 +7,20 @@
 //! already stored with the same body is a `duplicate` (a producer's retry),
 //! with a different body a `conflict` (alerted: a `webhook-id` must name one
 //! payload).
+//!
+//! Lines are read with the same framer as `send`: a line that is not UTF-8
+//! or is longer than `SIGNAL_MAX_BYTES` is an `invalid` acknowledgement for
+//! that line, and reading goes on.
 
+use crate::outcome::DeliveryError;
 use crate::service::DeliveryService;
 use crate::signal::{self, Signal};
 use serde::Serialize;
+use signal_model::{Frame, FrameReader, MaxBytes, ReadError};
 use signal_outbox::{EnqueueOutcome, NewSignal, Outbox, now_millis};
+use std::future::Future;
 use std::sync::Arc;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
 /// Most signals committed in one enqueue transaction (group commit). Lines
@@ -30,7 +37,7 @@ pub struct Ack {
     pub outcome: &'static str,
     /// The 1-based input line.
     pub line: u64,
-    /// Why a line was refused (`invalid_signal`).
+    /// Why a line was refused (`invalid_signal` or `conflict`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     /// What went wrong, for a conflict or an invalid line.
@@ -79,183 +86,237 @@ pub struct EnqueueReport {
     /// Why reading or storing stopped early, if it did: lines without an
     /// acknowledgement were **not** stored.
     pub failure: Option<String>,
+    /// True when `on_ack` failed once (reading stopped then).
+    pub output_failed: bool,
+    /// True when the `stop` future completed (reading stopped then).
+    pub stopped: bool,
 }
 
 impl EnqueueReport {
     /// True when every signal read is in the outbox (enqueued or duplicate)
     /// and nothing stopped the run.
     pub fn is_success(&self) -> bool {
-        self.failure.is_none() && self.summary.conflict == 0 && self.summary.invalid == 0
+        self.failure.is_none()
+            && !self.output_failed
+            && self.summary.conflict == 0
+            && self.summary.invalid == 0
     }
 }
 
-enum Line {
-    Text(u64, String),
-    ReadError(u64, std::io::Error),
-}
+/// The output could not take an acknowledgement (a full disk, a closed pipe).
+pub use crate::send::OutputFailed;
 
-/// Reads signals from `input`, stores them in `outbox` in batches and calls
-/// `on_ack` once per signal, in input order, after its batch is durable.
-/// Invalid lines and conflicts are alerted through `service`.
-pub async fn enqueue_lines<R>(
+/// Reads signals from `input` (lines of at most `max_bytes`), stores them in
+/// `outbox` in batches and calls `on_ack` once per signal line, in input
+/// order, after its batch is durable. Invalid lines and conflicts are
+/// acknowledged and alerted through `service`; nothing read is skipped.
+///
+/// When `stop` completes (SIGTERM/SIGINT) or `on_ack` fails, reading stops:
+/// every line already read is still stored and acknowledged (or its
+/// acknowledgement logged), then this returns.
+pub async fn enqueue_stream<R>(
     service: &DeliveryService,
     outbox: Arc<dyn Outbox>,
     input: R,
-    mut on_ack: impl FnMut(&Ack),
+    max_bytes: MaxBytes,
+    stop: impl Future<Output = ()>,
+    mut on_ack: impl FnMut(&Ack) -> Result<(), OutputFailed>,
 ) -> EnqueueReport
 where
-    R: AsyncBufRead + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
 {
     // Read on a task so lines keep arriving while a batch commits.
-    let (tx, mut rx) = mpsc::channel::<Line>(ENQUEUE_BATCH * 2);
-    tokio::spawn(async move {
-        let mut lines = input.lines();
-        let mut line_no = 0u64;
-        loop {
-            line_no += 1;
-            let item = match lines.next_line().await {
-                Ok(Some(text)) => Line::Text(line_no, text),
-                Ok(None) => break,
-                Err(e) => Line::ReadError(line_no, e),
-            };
-            let stop = matches!(item, Line::ReadError(..));
-            if tx.send(item).await.is_err() || stop {
+    let (tx, mut rx) = mpsc::channel::<Result<Frame, ReadError>>(ENQUEUE_BATCH * 2);
+    let reader = tokio::spawn(async move {
+        let mut frames = FrameReader::new(input, max_bytes);
+        while let Some(frame) = frames.next_frame().await {
+            let stop = frame.is_err();
+            if tx.send(frame).await.is_err() || stop {
                 break;
             }
         }
     });
-
     let mut report = EnqueueReport::default();
-    let summary = &mut report.summary;
-    'batches: while let Some(first) = rx.recv().await {
+    let mut stop = std::pin::pin!(stop);
+    let mut stopping = false;
+    loop {
+        let first = if stopping {
+            // Drain what was read before the stop; nothing more comes.
+            match rx.try_recv() {
+                Ok(frame) => frame,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = &mut stop => {
+                    tracing::warn!("stopping: no more input is read; the lines already read are stored and acknowledged");
+                    report.stopped = true;
+                    stopping = true;
+                    reader.abort();
+                    continue;
+                }
+                frame = rx.recv() => match frame {
+                    Some(frame) => frame,
+                    None => break,
+                },
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < ENQUEUE_BATCH {
             match rx.try_recv() {
-                Ok(line) => batch.push(line),
+                Ok(frame) => batch.push(frame),
                 Err(_) => break,
             }
         }
-        // Validate every line first; only valid signals are stored.
-        let mut valid: Vec<(u64, Signal)> = Vec::new();
-        let mut acks: Vec<(u64, Option<Ack>)> = Vec::new();
-        let mut read_error = None;
-        for item in batch {
-            match item {
-                Line::ReadError(line, e) => {
-                    read_error = Some(format!("cannot read signals at line {line}: {e}"));
-                }
-                Line::Text(_, text) if text.trim().is_empty() => summary.blank += 1,
-                Line::Text(line, text) => match Signal::from_json(text.as_bytes()) {
-                    Ok(signal) => {
-                        acks.push((line, None));
-                        valid.push((line, signal));
-                    }
-                    Err(error) => {
-                        let error = service.reject_invalid(text.as_bytes(), error).await;
-                        summary.invalid += 1;
-                        acks.push((
-                            line,
-                            Some(Ack {
-                                id: error
-                                    .signal_id()
-                                    .map(str::to_owned)
-                                    .or_else(|| signal::id_hint(text.as_bytes())),
-                                outcome: "invalid",
-                                line,
-                                reason: Some("invalid_signal"),
-                                error: Some(error.to_string()),
-                            }),
-                        ));
-                    }
-                },
-            }
+        let done = store_batch(service, &outbox, batch, &mut report, &mut on_ack).await;
+        if !done {
+            break;
         }
-        let stored = {
-            let outbox = Arc::clone(&outbox);
-            let items: Vec<(String, bytes::Bytes)> = valid
-                .iter()
-                .map(|(_, s)| (s.id().to_owned(), s.body().clone()))
-                .collect();
-            tokio::task::spawn_blocking(move || {
-                let batch: Vec<NewSignal<'_>> = items
-                    .iter()
-                    .map(|(id, body)| NewSignal::new(id, body.as_ref()))
-                    .collect();
-                outbox.enqueue_batch(&batch, now_millis())
-            })
-            .await
-        };
-        let outcomes = match stored {
-            Ok(Ok(outcomes)) => outcomes,
-            Ok(Err(e)) => {
-                report.failure = Some(format!(
-                    "cannot store signals in the outbox: {e}; the {} signal(s) from line {} on were NOT enqueued (no ack was printed for them)",
-                    valid.len(),
-                    valid.first().map_or(0, |(line, _)| *line)
-                ));
-                break 'batches;
-            }
-            Err(e) => {
-                report.failure = Some(format!(
-                    "the outbox task failed: {e}; signals without an ack were NOT enqueued"
-                ));
-                break 'batches;
-            }
-        };
-        // The batch is durable: acknowledge, in input order.
-        let mut stored = valid.iter().zip(outcomes);
-        for (line, ack) in acks {
-            let ack = match ack {
-                Some(ack) => ack,
-                None => {
-                    let Some(((_, signal), outcome)) = stored.next() else {
-                        continue;
-                    };
-                    let id = signal.id().to_owned();
-                    match outcome {
-                        EnqueueOutcome::Inserted => {
-                            summary.enqueued += 1;
-                            Ack {
-                                id: Some(id),
-                                outcome: "enqueued",
-                                line,
-                                reason: None,
-                                error: None,
-                            }
-                        }
-                        EnqueueOutcome::AlreadyPresent => {
-                            summary.duplicate += 1;
-                            Ack {
-                                id: Some(id),
-                                outcome: "duplicate",
-                                line,
-                                reason: None,
-                                error: None,
-                            }
-                        }
-                        EnqueueOutcome::Conflict => {
-                            summary.conflict += 1;
-                            let error =
-                                signal_outbox::OutboxError::Conflict { id: id.clone() }.to_string();
-                            tracing::error!(signal_id = %id, line, outcome = "conflict", "{error}");
-                            Ack {
-                                id: Some(id),
-                                outcome: "conflict",
-                                line,
-                                reason: None,
-                                error: Some(error),
-                            }
-                        }
-                    }
-                }
-            };
-            on_ack(&ack);
-        }
-        if let Some(error) = read_error {
-            report.failure = Some(format!("{error}; signals after it were not read"));
-            break 'batches;
+        if report.output_failed && !stopping {
+            tracing::error!("standard output failed: no more input is read");
+            stopping = true;
+            reader.abort();
         }
     }
+    reader.abort();
     service.shutdown().await;
     report
+}
+
+/// Validates, stores and acknowledges one batch. False when the run must
+/// end (the input failed, or the outbox could not store the batch).
+async fn store_batch(
+    service: &DeliveryService,
+    outbox: &Arc<dyn Outbox>,
+    batch: Vec<Result<Frame, ReadError>>,
+    report: &mut EnqueueReport,
+    on_ack: &mut impl FnMut(&Ack) -> Result<(), OutputFailed>,
+) -> bool {
+    // Validate every line first; only valid signals are stored.
+    let mut valid: Vec<(u64, Signal)> = Vec::new();
+    let mut acks: Vec<(u64, Option<Ack>)> = Vec::new();
+    let mut read_error = None;
+    for frame in batch {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                read_error = Some(error);
+                break;
+            }
+        };
+        let line = frame.line();
+        match frame.to_signal() {
+            None => report.summary.blank += 1,
+            Some(Ok(signal)) => {
+                acks.push((line, None));
+                valid.push((line, signal));
+            }
+            Some(Err(error)) => {
+                let hint = match &frame {
+                    Frame::Line { bytes, .. } => signal::id_hint(bytes),
+                    _ => None,
+                };
+                let error = service.reject_invalid(hint, error).await;
+                report.summary.invalid += 1;
+                acks.push((
+                    line,
+                    Some(Ack {
+                        id: error.signal_id().map(str::to_owned),
+                        outcome: "invalid",
+                        line,
+                        reason: Some("invalid_signal"),
+                        error: Some(error.to_string()),
+                    }),
+                ));
+            }
+        }
+    }
+    let stored = {
+        let outbox = Arc::clone(outbox);
+        let items: Vec<(String, bytes::Bytes)> = valid
+            .iter()
+            .map(|(_, s)| (s.id().to_owned(), s.body().clone()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let batch: Vec<NewSignal<'_>> = items
+                .iter()
+                .map(|(id, body)| NewSignal::new(id, body.as_ref()))
+                .collect();
+            outbox.enqueue_batch(&batch, now_millis())
+        })
+        .await
+    };
+    let outcomes = match stored {
+        Ok(Ok(outcomes)) => outcomes,
+        Ok(Err(e)) => {
+            report.failure = Some(format!(
+                "cannot store signals in the outbox: {e}; the {} signal(s) from line {} on were NOT enqueued (no ack was printed for them)",
+                valid.len(),
+                valid.first().map_or(0, |(line, _)| *line)
+            ));
+            return false;
+        }
+        Err(e) => {
+            report.failure = Some(format!(
+                "the outbox task failed: {e}; signals without an ack were NOT enqueued"
+            ));
+            return false;
+        }
+    };
+    // The batch is durable: acknowledge, in input order.
+    let mut stored = valid.iter().zip(outcomes);
+    for (line, ack) in acks {
+        let ack = match ack {
+            Some(ack) => ack,
+            None => {
+                let Some(((_, signal), outcome)) = stored.next() else {
+                    continue;
+                };
+                acknowledge(service, signal.id(), line, outcome, &mut report.summary).await
+            }
+        };
+        if on_ack(&ack).is_err() {
+            report.output_failed = true;
+        }
+    }
+    if let Some(error) = read_error {
+        tracing::error!(error = %error, "cannot read the input; the lines already read were stored and acknowledged");
+        report.failure = Some(format!("{error}; lines after it were not read"));
+        return false;
+    }
+    true
+}
+
+/// The acknowledgement of a stored signal; a conflict is alerted.
+async fn acknowledge(
+    service: &DeliveryService,
+    id: &str,
+    line: u64,
+    outcome: EnqueueOutcome,
+    summary: &mut EnqueueSummary,
+) -> Ack {
+    let (outcome, error) = match outcome {
+        EnqueueOutcome::Inserted => {
+            summary.enqueued += 1;
+            ("enqueued", None)
+        }
+        EnqueueOutcome::AlreadyPresent => {
+            summary.duplicate += 1;
+            ("duplicate", None)
+        }
+        EnqueueOutcome::Conflict => {
+            summary.conflict += 1;
+            let error = DeliveryError::conflict(id, line, None);
+            service.report_failure(&error).await;
+            ("conflict", Some(error.to_string()))
+        }
+    };
+    Ack {
+        id: Some(id.to_owned()),
+        outcome,
+        line,
+        reason: (outcome == "conflict").then_some("conflict"),
+        error,
+    }
 }

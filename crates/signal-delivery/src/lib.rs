@@ -39,14 +39,16 @@
 //! assert_eq!(FailureReason::SignatureRejected.as_str(), "signature_rejected");
 //! ```
 
-pub mod batch;
 pub mod enqueue;
+mod interrupt;
 mod outcome;
+pub mod send;
 mod service;
 mod signal;
 pub mod telemetry;
 pub mod worker;
 
+pub use interrupt::{Interrupt, InterruptHandle};
 pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
 pub use service::{BuildError, DeliveryService};
 pub use signal::{MAX_ID_LEN, Side, Signal, SignalError, id_hint, is_valid_id};

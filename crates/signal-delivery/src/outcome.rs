@@ -3,7 +3,7 @@
 use crate::signal::SignalError;
 use hmac_client::{PostError, Receipt};
 use ops_alerts::AlertableError;
-use retry_core::{GiveUpReason, RetryError};
+use retry_core::GiveUpReason;
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
@@ -27,17 +27,26 @@ pub enum FailureReason {
     /// the server is failing for many signals at once, and retrying faster
     /// would only add load. (A refusal alone only defers a retry.)
     Budget,
+    /// The same id came again with a different body: never sent, because a
+    /// receiver that deduplicates on the `webhook-id` would drop it silently.
+    Conflict,
+    /// The command was stopped (SIGTERM, SIGINT) before the signal was
+    /// delivered: it waited for a retry, or its attempt outlived the grace
+    /// period. It may have reached the server if an attempt was cut.
+    Interrupted,
 }
 
 impl FailureReason {
     /// Every reason, for metric descriptions and docs.
-    pub const ALL: [FailureReason; 6] = [
+    pub const ALL: [FailureReason; 8] = [
         FailureReason::InvalidSignal,
         FailureReason::Exhausted,
         FailureReason::Deadline,
         FailureReason::Rejected,
         FailureReason::SignatureRejected,
         FailureReason::Budget,
+        FailureReason::Conflict,
+        FailureReason::Interrupted,
     ];
 
     /// The stable label used in output lines and the `signals_failed_total{reason}` metric.
@@ -49,6 +58,8 @@ impl FailureReason {
             FailureReason::Rejected => "rejected",
             FailureReason::SignatureRejected => "signature_rejected",
             FailureReason::Budget => "budget",
+            FailureReason::Conflict => "conflict",
+            FailureReason::Interrupted => "interrupted",
         }
     }
 }
@@ -70,6 +81,22 @@ pub enum FailureCause {
     /// give-up came on a later claim that made no attempt, because the retry
     /// budget held the retry back until the deadline.
     Recorded(String),
+    /// The same id was seen before with a different body.
+    Conflict {
+        /// The input line of the signal's first copy, or `None` when the
+        /// first copy is already in the outbox.
+        first_line: Option<u64>,
+        /// The input line of this copy.
+        line: u64,
+    },
+    /// The command was stopped before the signal was delivered.
+    Interrupted {
+        /// True when an attempt was in flight and was cut (the server may
+        /// have received it); false when the signal was waiting for a retry.
+        during_attempt: bool,
+        /// The last attempt's error, if an attempt had failed before.
+        last: Option<PostError>,
+    },
 }
 
 /// A signal that was not delivered, with everything the owner needs to act.
@@ -93,25 +120,9 @@ impl DeliveryError {
         }
     }
 
-    pub(crate) fn from_retry(
-        signal_id: &str,
-        error: RetryError<PostError>,
-        elapsed: Duration,
-    ) -> DeliveryError {
-        let attempts = error.attempts();
-        let reason = error.reason();
-        DeliveryError::gave_up(
-            signal_id,
-            reason,
-            attempts,
-            elapsed,
-            error.into_last_error(),
-        )
-    }
-
     /// A give-up decided outside the in-memory loop (the outbox worker, one
     /// attempt per claim, with [`retry_core::decide_after_failure`]): the
-    /// same mapping from the retry-core reason as [`Self::from_retry`], so
+    /// same mapping from the retry-core reason as the in-memory loop, so
     /// alerts and metrics look the same whichever path gave up.
     pub(crate) fn gave_up(
         signal_id: &str,
@@ -156,6 +167,38 @@ impl DeliveryError {
         }
     }
 
+    /// The same id as a signal seen before (first read on `first_line`, or
+    /// already in the outbox), with another body: refused, never sent.
+    pub(crate) fn conflict(signal_id: &str, line: u64, first_line: Option<u64>) -> DeliveryError {
+        DeliveryError {
+            reason: FailureReason::Conflict,
+            signal_id: Some(signal_id.to_owned()),
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            cause: FailureCause::Conflict { first_line, line },
+        }
+    }
+
+    /// Stopped before delivery, after `attempts` attempts.
+    pub(crate) fn interrupted(
+        signal_id: &str,
+        attempts: u32,
+        elapsed: Duration,
+        during_attempt: bool,
+        last: Option<PostError>,
+    ) -> DeliveryError {
+        DeliveryError {
+            reason: FailureReason::Interrupted,
+            signal_id: Some(signal_id.to_owned()),
+            attempts,
+            elapsed,
+            cause: FailureCause::Interrupted {
+                during_attempt,
+                last,
+            },
+        }
+    }
+
     /// Which outcome this is.
     pub fn reason(&self) -> FailureReason {
         self.reason
@@ -185,8 +228,11 @@ impl DeliveryError {
     /// (not for [`FailureCause::Recorded`]).
     pub fn last_post_error(&self) -> Option<&PostError> {
         match &self.cause {
-            FailureCause::Post(e) => Some(e),
-            FailureCause::Signal(_) | FailureCause::Recorded(_) => None,
+            FailureCause::Post(e) | FailureCause::Interrupted { last: Some(e), .. } => Some(e),
+            FailureCause::Signal(_)
+            | FailureCause::Recorded(_)
+            | FailureCause::Conflict { .. }
+            | FailureCause::Interrupted { last: None, .. } => None,
         }
     }
 }
@@ -202,12 +248,34 @@ impl fmt::Display for DeliveryError {
             FailureReason::Budget => {
                 "retry budget held the retry back until the deadline (server failing for many signals)"
             }
+            FailureReason::Conflict => "signal refused before sending",
+            FailureReason::Interrupted => "stopped before delivery",
         };
         write!(f, "{what} after {} attempt(s): ", self.attempts)?;
         match &self.cause {
             FailureCause::Signal(e) => write!(f, "{e}"),
             FailureCause::Post(e) => write!(f, "{e}"),
             FailureCause::Recorded(text) => f.write_str(text),
+            FailureCause::Conflict { first_line, line } => {
+                match first_line {
+                    Some(first) => write!(f, "line {line} has the id of line {first} with a different body")?,
+                    None => write!(f, "line {line} has the id of a signal already in the outbox with a different body")?,
+                }
+                f.write_str("; a webhook-id must name one payload (receivers deduplicate on it), so it was not sent: give it a new id")
+            }
+            FailureCause::Interrupted {
+                during_attempt: true,
+                ..
+            } => f.write_str(
+                "the command was stopped and the attempt in flight was cut after the grace period (SEND_SHUTDOWN_GRACE_SECONDS); the server may have received it: send it again, receivers deduplicate on the id",
+            ),
+            FailureCause::Interrupted { last, .. } => {
+                f.write_str("the command was stopped while the signal waited for its next attempt; send it again")?;
+                match last {
+                    Some(e) => write!(f, " (last attempt: {e})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -216,8 +284,10 @@ impl std::error::Error for DeliveryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.cause {
             FailureCause::Signal(e) => Some(e),
-            FailureCause::Post(e) => Some(e),
-            FailureCause::Recorded(_) => None,
+            FailureCause::Post(e) | FailureCause::Interrupted { last: Some(e), .. } => Some(e),
+            FailureCause::Recorded(_)
+            | FailureCause::Conflict { .. }
+            | FailureCause::Interrupted { last: None, .. } => None,
         }
     }
 }
@@ -227,10 +297,9 @@ impl AlertableError for DeliveryError {
     /// a hundred signals failing on the same 503 make one group.
     fn error_class(&self) -> Cow<'_, str> {
         match &self.cause {
-            FailureCause::Signal(e) => match e.field() {
-                Some(field) => Cow::Owned(format!("invalid_signal:{field}")),
-                None => Cow::Borrowed("invalid_signal:json"),
-            },
+            FailureCause::Signal(e) => Cow::Borrowed(e.class()),
+            FailureCause::Conflict { .. } => Cow::Borrowed("conflict"),
+            FailureCause::Interrupted { .. } => Cow::Borrowed("interrupted"),
             FailureCause::Post(e) => Cow::Owned(format!("{}:{}", self.reason, e.error_class())),
             // Only the text was stored; the reason alone groups an outage.
             FailureCause::Recorded(_) => Cow::Owned(format!("{}:held_back", self.reason)),

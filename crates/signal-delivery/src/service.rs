@@ -1,13 +1,15 @@
 //! The delivery service: one signal in, exactly one outcome out.
 
+use crate::interrupt::Interrupt;
 use crate::outcome::{Delivered, DeliveryError, DeliveryResult};
 use crate::signal::{self, Signal};
 use crate::telemetry::{self, DeliveryObserver, POST_SIGNAL, RetryListener};
-use hmac_client::{ClientBuildError, SignalClient};
+use hmac_client::{ClientBuildError, PostError, SignalClient};
 use ops_alerts::{AlertOutcome, Attempts, OpsAlertService};
-use retry_core::{Retry, RetryBudget, RetryPolicy, TokioClock, TokioSleeper};
+use retry_core::{Classify, Retry, RetryBudget, RetryError, RetryPolicy, Retryability, TokioClock};
 use signal_config::{AlertSetting, DeliveryConfig};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -119,9 +121,26 @@ impl DeliveryService {
     /// Delivers one signal. On failure the owner has been alerted (or the
     /// alert failure logged) before this returns.
     pub async fn deliver(&self, signal: &Signal) -> DeliveryResult {
+        self.deliver_interruptible(signal, &Interrupt::never())
+            .await
+    }
+
+    /// Like [`deliver`](Self::deliver), stopping when told to (see
+    /// [`Interrupt`]): once `interrupt` stops, no new attempt starts and a
+    /// signal waiting for its next retry ends at once; once it aborts, the
+    /// attempt in flight is cut. Either way the signal fails with
+    /// [`FailureReason::Interrupted`](crate::FailureReason::Interrupted),
+    /// alerted like any failure.
+    pub async fn deliver_interruptible(
+        &self,
+        signal: &Signal,
+        interrupt: &Interrupt,
+    ) -> DeliveryResult {
         let span =
             tracing::info_span!("signal", id = %signal.id(), attempt = tracing::field::Empty);
-        self.deliver_in_span(signal).instrument(span).await
+        self.deliver_in_span(signal, interrupt)
+            .instrument(span)
+            .await
     }
 
     /// Validates raw JSON and delivers it: the entry point for producers that
@@ -130,21 +149,19 @@ impl DeliveryService {
     pub async fn deliver_json(&self, input: &[u8]) -> DeliveryResult {
         match Signal::from_json(input) {
             Ok(signal) => self.deliver(&signal).await,
-            Err(error) => {
-                let error = DeliveryError::invalid(signal::id_hint(input), error);
-                self.fail(error).await
-            }
+            Err(error) => Err(self.reject_invalid(signal::id_hint(input), error).await),
         }
     }
 
-    /// Reports, alerts and returns an input that is not a valid signal (the
-    /// `enqueue` command uses this for lines it refuses to store).
+    /// Reports, alerts and returns an input that is not a valid signal
+    /// (`send` and `enqueue` use this for lines they refuse). `id_hint` is
+    /// the input's id when it had a valid one.
     pub(crate) async fn reject_invalid(
         &self,
-        input: &[u8],
+        id_hint: Option<String>,
         error: signal::SignalError,
     ) -> DeliveryError {
-        let error = DeliveryError::invalid(signal::id_hint(input), error);
+        let error = DeliveryError::invalid(id_hint, error);
         self.report_failure(&error).await;
         error
     }
@@ -164,7 +181,7 @@ impl DeliveryService {
         self.inner.listener.as_ref()
     }
 
-    async fn deliver_in_span(&self, signal: &Signal) -> DeliveryResult {
+    async fn deliver_in_span(&self, signal: &Signal, interrupt: &Interrupt) -> DeliveryResult {
         let inner = &self.inner;
         let started = Instant::now();
         let observer = DeliveryObserver {
@@ -178,13 +195,41 @@ impl DeliveryService {
         if let Some(budget) = &inner.budget {
             retry = retry.budget(budget);
         }
+        // The last server answer, kept so that an interrupted signal's
+        // outcome still says what the server said before the stop.
+        let last_post: Mutex<Option<PostError>> = Mutex::new(None);
+        let sleeper = |delay: Duration| {
+            let interrupt = interrupt.clone();
+            async move {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = interrupt.stopping() => {}
+                }
+            }
+        };
         let mut attempts = 0;
         let result = retry
-            .run_async(&TokioSleeper, |attempt| {
-                attempts = attempt;
-                tracing::Span::current().record("attempt", attempt);
-                telemetry::record_attempt();
-                inner.client.post_signal(signal.id(), signal.body().clone())
+            .run_async(&sleeper, |attempt| {
+                let post = (!interrupt.is_stopping()).then(|| {
+                    attempts = attempt;
+                    tracing::Span::current().record("attempt", attempt);
+                    telemetry::record_attempt();
+                    inner.client.post_signal(signal.id(), signal.body().clone())
+                });
+                let last_post = &last_post;
+                async move {
+                    let Some(post) = post else {
+                        return Err(AttemptError::Interrupted { during_attempt: false });
+                    };
+                    tokio::select! {
+                        biased;
+                        answer = post => answer.map_err(|error| {
+                            *last_post.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+                            AttemptError::Post(error)
+                        }),
+                        () = interrupt.aborting() => Err(AttemptError::Interrupted { during_attempt: true }),
+                    }
+                }
             })
             .await;
         let elapsed = started.elapsed();
@@ -207,7 +252,10 @@ impl DeliveryService {
                 })
             }
             Err(error) => {
-                self.fail(DeliveryError::from_retry(signal.id(), error, elapsed))
+                let last = last_post
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner);
+                self.fail(gave_up(signal.id(), error, attempts, elapsed, last))
                     .await
             }
         }
@@ -262,6 +310,55 @@ impl DeliveryService {
     }
 }
 
-fn millis(d: std::time::Duration) -> u64 {
+fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One attempt's error as the retry loop sees it: the server's answer, or
+/// the stop (permanent: the loop gives up at once).
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// The attempt failed.
+    Post(PostError),
+    /// The command is stopping: no attempt was made, or it was cut.
+    Interrupted { during_attempt: bool },
+}
+
+impl Classify for AttemptError {
+    fn retryability(&self) -> Retryability {
+        match self {
+            AttemptError::Post(error) => error.retryability(),
+            AttemptError::Interrupted { .. } => Retryability::Permanent,
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptError::Post(error) => error.fmt(f),
+            AttemptError::Interrupted { .. } => f.write_str("stopped"),
+        }
+    }
+}
+
+/// The failure for a loop that gave up: the server's last answer decides
+/// the reason, unless the stop came first.
+fn gave_up(
+    id: &str,
+    error: RetryError<AttemptError>,
+    attempts: u32,
+    elapsed: Duration,
+    last: Option<PostError>,
+) -> DeliveryError {
+    let reason = error.reason();
+    let retry_attempts = error.attempts();
+    match error.into_last_error() {
+        AttemptError::Post(post) => {
+            DeliveryError::gave_up(id, reason, retry_attempts, elapsed, post)
+        }
+        AttemptError::Interrupted { during_attempt } => {
+            DeliveryError::interrupted(id, attempts, elapsed, during_attempt, last)
+        }
+    }
 }

@@ -3,7 +3,6 @@
 //! Metric names are constants here so tests, docs and dashboards agree.
 
 use crate::outcome::FailureReason;
-use hmac_client::PostError;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use retry_core::{DeferEvent, GiveUpEvent, RetryEvent, RetryObserver};
 use signal_config::LogFormat;
@@ -195,8 +194,8 @@ pub(crate) struct DeliveryObserver<'a> {
     pub(crate) listener: Option<&'a RetryListener>,
 }
 
-impl RetryObserver<PostError> for DeliveryObserver<'_> {
-    fn on_retry(&self, event: &RetryEvent<'_, PostError>) {
+impl<E: std::fmt::Display> RetryObserver<E> for DeliveryObserver<'_> {
+    fn on_retry(&self, event: &RetryEvent<'_, E>) {
         metrics::counter!(RETRIES_TOTAL, "operation" => event.operation.to_owned()).increment(1);
         tracing::debug!(
             attempt = event.attempt,
@@ -215,7 +214,7 @@ impl RetryObserver<PostError> for DeliveryObserver<'_> {
         }
     }
 
-    fn on_defer(&self, event: &DeferEvent<'_, PostError>) {
+    fn on_defer(&self, event: &DeferEvent<'_, E>) {
         metrics::counter!(RETRY_DEFERRALS_TOTAL, "operation" => event.operation.to_owned())
             .increment(1);
         tracing::debug!(
@@ -226,7 +225,7 @@ impl RetryObserver<PostError> for DeliveryObserver<'_> {
         );
     }
 
-    fn on_give_up(&self, event: &GiveUpEvent<'_, PostError>) {
+    fn on_give_up(&self, event: &GiveUpEvent<'_, E>) {
         tracing::debug!(
             attempts = event.attempts,
             reason = %event.reason,

@@ -541,6 +541,8 @@ fn dead_reason(reason: crate::FailureReason) -> DeadReason {
         crate::FailureReason::Rejected => DeadReason::Rejected,
         crate::FailureReason::SignatureRejected => DeadReason::SignatureRejected,
         crate::FailureReason::Budget => DeadReason::Budget,
+        crate::FailureReason::Conflict => DeadReason::Conflict,
+        crate::FailureReason::Interrupted => DeadReason::Interrupted,
     }
 }
 

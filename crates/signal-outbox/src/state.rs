@@ -101,17 +101,24 @@ pub enum DeadReason {
     Budget,
     /// The signal itself is malformed and can never be delivered.
     InvalidSignal,
+    /// Its id names another body already (the `send` vocabulary; the outbox
+    /// itself refuses such a signal at enqueue).
+    Conflict,
+    /// Delivery was stopped before it ended (the `send` vocabulary).
+    Interrupted,
 }
 
 impl DeadReason {
     /// Every reason.
-    pub const ALL: [DeadReason; 6] = [
+    pub const ALL: [DeadReason; 8] = [
         DeadReason::Exhausted,
         DeadReason::Deadline,
         DeadReason::Rejected,
         DeadReason::SignatureRejected,
         DeadReason::Budget,
         DeadReason::InvalidSignal,
+        DeadReason::Conflict,
+        DeadReason::Interrupted,
     ];
 
     /// The stored and displayed text form.
@@ -124,6 +131,8 @@ impl DeadReason {
             DeadReason::SignatureRejected => "signature_rejected",
             DeadReason::Budget => "budget",
             DeadReason::InvalidSignal => "invalid_signal",
+            DeadReason::Conflict => "conflict",
+            DeadReason::Interrupted => "interrupted",
         }
     }
 }
@@ -138,7 +147,7 @@ impl fmt::Display for DeadReason {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown dead-letter reason `{input}`; expected one of: exhausted, deadline, \
-     rejected, signature_rejected, budget, invalid_signal"
+     rejected, signature_rejected, budget, invalid_signal, conflict, interrupted"
 )]
 pub struct ParseDeadReasonError {
     /// The text that was given.

@@ -96,6 +96,14 @@ enum Stop {
 }
 
 impl Stop {
+    /// The signal's name.
+    fn name(self) -> &'static str {
+        match self {
+            Stop::Terminated => "SIGTERM",
+            Stop::Interrupted => "SIGINT",
+        }
+    }
+
     /// The shell's convention: 128 + the signal number.
     fn exit_code(self) -> ExitCode {
         ExitCode::from(match self {

@@ -1,15 +1,17 @@
 //! `signal-delivery send`: delivers each signal read, one JSON outcome line
-//! per signal on standard output, a summary on standard error.
+//! per signal on standard output as soon as it is known, a summary on
+//! standard error.
 
-use super::open_input;
+use super::{Stop, open_input, termination};
 use crate::args::SendArgs;
 use crate::exit;
 use crate::output::JsonLines;
 use crate::progress::Progress;
-use signal_delivery::batch::{OutcomeLine, deliver_lines};
+use signal_delivery::send::{OutcomeLine, OutputFailed, SendSettings, send_stream};
 use signal_delivery::{DeliveryConfig, DeliveryService, telemetry};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 /// Runs `send`.
 pub(super) async fn exec(mut config: DeliveryConfig, args: SendArgs) -> ExitCode {
@@ -26,37 +28,61 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: SendArgs) -> ExitCode
         Ok(input) => input,
         Err(code) => return code,
     };
+    let termination = match termination().await {
+        Ok(termination) => termination,
+        Err(e) => {
+            return exit::usage(format_args!(
+                "cannot install the SIGTERM/SIGINT handlers: {e}\nNothing was sent."
+            ));
+        }
+    };
     let service = match DeliveryService::new(&config) {
         Ok(service) => service,
         Err(e) => return exit::usage(format_args!("{e}\nNothing was sent.")),
     };
 
+    let settings = SendSettings::new(
+        &config.input,
+        usize::try_from(args.concurrency).unwrap_or(1),
+    );
+    let stopped_by: OnceLock<Stop> = OnceLock::new();
+    let stop = async {
+        let _ = stopped_by.set(termination.await);
+    };
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let mut output = JsonLines::default();
-    let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
-    let (summary, read_error) =
-        deliver_lines(&service, input, concurrency, |line: &OutcomeLine| {
-            let _ = output.write(line);
-            progress.tick(line.is_delivered());
-        })
-        .await;
+    let report = send_stream(&service, input, &settings, stop, |line: &OutcomeLine| {
+        progress.tick(line.is_delivered());
+        output.write(line).map_err(|()| OutputFailed)
+    })
+    .await;
     progress.finish();
+    // Pending alert summaries go out before the exit, SIGTERM included.
     service.shutdown().await;
 
-    eprintln!("signal-delivery: {summary}");
+    eprintln!("signal-delivery: {}", report.summary);
     let mut code = exit::SUCCESS;
-    if let Some(error) = &read_error {
+    if let Some(error) = &report.read_error {
         eprintln!("signal-delivery: {error}; signals after it were not read");
         code = exit::FAILURE;
     }
     if let Some(error) = output.error() {
         eprintln!(
-            "signal-delivery: standard output failed ({error}); the outcome lines that could not be printed are in the log"
+            "signal-delivery: standard output failed ({error}); reading stopped, and the outcome lines that could not be printed are in the log (standard error)"
         );
         code = exit::FAILURE;
     }
-    if summary.failed_total() > 0 {
+    if report.summary.failed_total() > 0 {
         code = exit::FAILURE;
     }
-    ExitCode::from(code)
+    match stopped_by.get() {
+        Some(stop) => {
+            eprintln!(
+                "signal-delivery: stopped by {}; every signal read has its outcome",
+                stop.name()
+            );
+            stop.exit_code()
+        }
+        None => ExitCode::from(code),
+    }
 }

@@ -28,7 +28,7 @@ mod seen;
 
 pub use seen::SEEN_WINDOW;
 
-use crate::interrupt::{Interrupt, InterruptHandle};
+use crate::interrupt::Interrupt;
 use crate::outcome::{DeliveryError, DeliveryResult};
 use crate::service::DeliveryService;
 use seen::{FirstOutcome, Seen, SeenIds};
@@ -231,6 +231,8 @@ struct Done {
 struct Running {
     line: u64,
     id: Option<String>,
+    /// True for the first copy of an id, whose repeats wait for it.
+    first: bool,
 }
 
 /// Delivers every signal read from `input`; see the [module docs](self).
@@ -262,7 +264,9 @@ where
         if on_outcome(line).is_err() && !report.output_failed {
             report.output_failed = true;
             *reading = false;
-            tracing::error!("standard output failed: no more input is read; the signals already read still end");
+            tracing::error!(
+                "standard output failed: no more input is read; the signals already read still end"
+            );
         }
     };
 
@@ -287,7 +291,7 @@ where
             () = &mut grace, if grace_armed => {
                 grace_armed = false;
                 tracing::warn!(in_flight = tasks.len(), "grace period over: cutting the attempts in flight");
-                abort(&handle);
+                handle.abort();
             }
             Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let done = match joined {
@@ -328,7 +332,7 @@ where
                                     let error = service.reject_invalid(hint, error).await;
                                     Done { outcome: OutcomeLine::new(line, &Err(error), None), first_of: None }
                                 });
-                                running.insert(task.id(), Running { line, id: None });
+                                running.insert(task.id(), Running { line, id: None, first: false });
                             }
                             Some(Ok(signal)) => {
                                 if let Some(outcome) = admit(&mut seen, service, &interrupt, &mut tasks, &mut running, signal, line) {
@@ -357,7 +361,9 @@ fn admit(
 ) -> Option<OutcomeLine> {
     let id = signal.id().to_owned();
     let service = service.clone();
-    let task = match seen.check(&id, signal.body(), line) {
+    let seen = seen.check(&id, signal.body(), line);
+    let first = seen == Seen::New;
+    let task = match seen {
         Seen::New => {
             let interrupt = interrupt.clone();
             let first = id.clone();
@@ -372,7 +378,7 @@ fn admit(
         Seen::Conflict { first_line } => {
             let conflict = id.clone();
             tasks.spawn(async move {
-                let error = DeliveryError::conflict(&conflict, line, first_line);
+                let error = DeliveryError::conflict(&conflict, line, Some(first_line));
                 service.report_failure(&error).await;
                 Done {
                     outcome: OutcomeLine::new(line, &Err(error), None),
@@ -387,19 +393,25 @@ fn admit(
         // Written when the first copy ends.
         Seen::Duplicate { outcome: None, .. } => return None,
     };
-    running.insert(task.id(), Running { line, id: Some(id) });
+    running.insert(
+        task.id(),
+        Running {
+            line,
+            id: Some(id),
+            first,
+        },
+    );
     None
-}
-
-fn abort(handle: &InterruptHandle) {
-    handle.abort();
 }
 
 /// A task ended without an outcome (it panicked): never let that pass
 /// silently. Its line still gets one, as an internal error.
-fn vanished(running: &mut HashMap<tokio::task::Id, Running>, error: &tokio::task::JoinError) -> Done {
+fn vanished(
+    running: &mut HashMap<tokio::task::Id, Running>,
+    error: &tokio::task::JoinError,
+) -> Done {
     let task = running.remove(&error.id());
-    let (line, id) = task.map_or((0, None), |t| (t.line, t.id));
+    let (line, id, first) = task.map_or((0, None, false), |t| (t.line, t.id, t.first));
     tracing::error!(line, signal_id = ?id, error = %error, "a delivery task ended without an outcome (internal error)");
     Done {
         outcome: OutcomeLine {
@@ -410,8 +422,10 @@ fn vanished(running: &mut HashMap<tokio::task::Id, Running>, error: &tokio::task
             line,
             duplicate_of: None,
             status: None,
-            error: Some(format!("internal error: {error}; the signal may or may not have been delivered")),
+            error: Some(format!(
+                "internal error: {error}; the signal may or may not have been delivered"
+            )),
         },
-        first_of: id,
+        first_of: if first { id } else { None },
     }
 }

@@ -115,6 +115,7 @@ impl SeenIds {
     }
 
     /// How many ids are remembered.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -156,7 +157,10 @@ mod tests {
                 outcome: None
             }
         );
-        assert_eq!(seen.check("a", b"sell", 3), Seen::Conflict { first_line: 1 });
+        assert_eq!(
+            seen.check("a", b"sell", 3),
+            Seen::Conflict { first_line: 1 }
+        );
         assert_eq!(seen.resolve("a", FirstOutcome::Delivered), (1, vec![2]));
         assert_eq!(
             seen.check("a", b"buy", 4),
@@ -178,7 +182,10 @@ mod tests {
         seen.resolve("c", FirstOutcome::Failed("rejected"));
         assert_eq!(seen.check("d", b"x", 4), Seen::New);
         assert_eq!(seen.len(), 3);
-        assert!(matches!(seen.check("a", b"x", 5), Seen::Duplicate { first_line: 1, .. }));
+        assert!(matches!(
+            seen.check("a", b"x", 5),
+            Seen::Duplicate { first_line: 1, .. }
+        ));
         assert_eq!(seen.check("b", b"x", 6), Seen::New, "b was forgotten");
     }
 

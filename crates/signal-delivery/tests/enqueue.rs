@@ -1,0 +1,157 @@
+//! The `enqueue` pipeline (`signal_delivery::enqueue::enqueue_stream`) on a
+//! real SQLite file: bad lines are acknowledged as invalid and reading goes
+//! on, conflicts are alerted, and a stop or an output failure still stores
+//! and acknowledges every line read.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use signal_delivery::enqueue::{Ack, OutputFailed, enqueue_stream};
+use signal_model::MaxBytes;
+use signal_outbox::{Outbox, SqliteOutbox, State};
+use std::sync::Arc;
+use support::{signal_json, stack};
+
+fn outbox(dir: &tempfile::TempDir) -> Arc<SqliteOutbox> {
+    Arc::new(SqliteOutbox::open(&dir.path().join("outbox.db")).unwrap())
+}
+
+#[tokio::test]
+async fn bad_lines_are_acknowledged_invalid_and_conflicts_alerted() {
+    let s = stack(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = outbox(&dir);
+    let mut input = Vec::new();
+    input.extend_from_slice(signal_json("e-1").as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(b"{\"id\":\"e-2\",\"instrument\":\"\xc3\",\"side\":\"buy\"}\n");
+    input.extend_from_slice(br#"{"id":"e-3","instrument":"X","side":"buy","side":"sell"}"#);
+    input.push(b'\n');
+    input.extend_from_slice(signal_json("e-1").as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(br#"{"id":"e-1","instrument":"ETH-USD","side":"sell"}"#);
+    input.push(b'\n');
+    input.extend_from_slice(
+        format!("{{\"id\":\"e-6\",\"pad\":\"{}\"}}\n", "y".repeat(5000)).as_bytes(),
+    );
+    input.extend_from_slice(signal_json("e-7").as_bytes());
+    let mut acks: Vec<Ack> = Vec::new();
+    let report = enqueue_stream(
+        &s.service,
+        store.clone(),
+        std::io::Cursor::new(input),
+        MaxBytes::new(4096).unwrap(),
+        std::future::pending(),
+        |ack| {
+            acks.push(ack.clone());
+            Ok(())
+        },
+    )
+    .await;
+    let outcomes: Vec<(u64, &str)> = acks.iter().map(|a| (a.line, a.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (1, "enqueued"),
+            (2, "invalid"),
+            (3, "invalid"),
+            (4, "duplicate"),
+            (5, "conflict"),
+            (6, "invalid"),
+            (7, "enqueued"),
+        ]
+    );
+    assert!(acks[1].error.as_deref().unwrap().contains("UTF-8"));
+    assert!(acks[2].error.as_deref().unwrap().contains("side"));
+    assert!(
+        acks[5]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("SIGNAL_MAX_BYTES")
+    );
+    assert_eq!(acks[4].reason, Some("conflict"));
+    assert!(!report.is_success());
+    assert_eq!(store.get("e-7").unwrap().unwrap().state, State::Pending);
+    // The conflict is alerted, like the invalid lines.
+    let alerts: Vec<String> = s.bot.messages().into_iter().map(|m| m.text).collect();
+    assert!(alerts.iter().any(|t| t.contains("e-1")), "{alerts:?}");
+}
+
+#[tokio::test]
+async fn a_stop_stores_and_acknowledges_every_line_already_read() {
+    use tokio::io::AsyncWriteExt;
+    let s = stack(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = outbox(&dir);
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    for i in 0..5 {
+        writer
+            .write_all(format!("{}\n", signal_json(&format!("t-{i}"))).as_bytes())
+            .await
+            .unwrap();
+    }
+    // The input stays open: only the stop ends the run, once the five lines
+    // written are stored.
+    let watched = store.clone();
+    let stop = async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if watched.stats(signal_outbox::now_millis()).unwrap().pending == 5 {
+                return;
+            }
+        }
+    };
+    let mut acks = Vec::new();
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        enqueue_stream(
+            &s.service,
+            store.clone(),
+            reader,
+            MaxBytes::DEFAULT,
+            stop,
+            |ack| {
+                acks.push(ack.clone());
+                Ok(())
+            },
+        ),
+    )
+    .await
+    .expect("the stop ends the run although the input is still open");
+    drop(writer);
+    assert!(report.stopped);
+    assert_eq!(report.summary.enqueued, 5);
+    let lines: Vec<u64> = acks.iter().map(|a| a.line).collect();
+    assert_eq!(lines, [1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn an_output_failure_stops_reading_after_storing_what_was_read() {
+    let s = stack(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = outbox(&dir);
+    let input: String = (0..3000)
+        .map(|i| signal_json(&format!("f-{i}")) + "\n")
+        .collect();
+    let mut calls = 0u64;
+    let report = enqueue_stream(
+        &s.service,
+        store.clone(),
+        std::io::Cursor::new(input.into_bytes()),
+        MaxBytes::DEFAULT,
+        std::future::pending(),
+        |_ack| {
+            calls += 1;
+            Err(OutputFailed)
+        },
+    )
+    .await;
+    assert!(report.output_failed);
+    assert!(!report.is_success());
+    // Every acknowledgement handed over belongs to a stored signal.
+    let stored = store.stats(signal_outbox::now_millis()).unwrap().pending;
+    assert_eq!(stored, calls);
+    assert_eq!(report.summary.enqueued, calls);
+}
