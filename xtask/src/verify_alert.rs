@@ -268,6 +268,10 @@ pub async fn drill(
             // The drill exists to observe the alert: it cannot run with alerts off.
             ("OPS_ALERTS_DISABLED", _) => None,
             ("OPS_TELEGRAM_BOT_TOKEN", Some(_)) => Some(FAKE_TOKEN.to_owned()),
+            // Locally the fake token stands in for the real one, from its file too.
+            ("OPS_TELEGRAM_BOT_TOKEN_FILE", Some(_)) => None,
+            // The drill signs with its own secret, whatever the environment holds.
+            ("SIGNAL_HMAC_SECRET_FILE", _) => None,
             ("OPS_TELEGRAM_CHAT_ID", Some(_)) => Some(FAKE_CHAT.to_owned()),
             ("OPS_TELEGRAM_API_URL", Some(api)) => Some(api.clone()),
             ("OPS_TELEGRAM_THREAD_ID", Some(_)) => None,

@@ -86,7 +86,10 @@ pub(super) fn real_telegram(
              Telegram chat, or neither (or pass --local) to use the embedded fake Bot API"
         ))
     };
-    match (env(ENV_BOT_TOKEN).is_some(), env(ENV_CHAT_ID).is_some()) {
+    // The token may come from its file (OPS_TELEGRAM_BOT_TOKEN_FILE), as for
+    // the commands.
+    let token = env(ENV_BOT_TOKEN).is_some() || env(&format!("{ENV_BOT_TOKEN}_FILE")).is_some();
+    match (token, env(ENV_CHAT_ID).is_some()) {
         (true, true) => Ok(true),
         (false, false) => Ok(false),
         (true, false) => Err(half(ENV_CHAT_ID, ENV_BOT_TOKEN)),
