@@ -72,6 +72,7 @@ mod frame;
 mod limit;
 #[cfg(feature = "tokio")]
 mod reader;
+mod reason;
 mod render;
 mod scan;
 mod signal;
@@ -81,4 +82,5 @@ pub use frame::{Frame, LineFramer, Split};
 pub use limit::{MaxBytes, MaxBytesError, SIGNAL_MAX_BYTES};
 #[cfg(feature = "tokio")]
 pub use reader::{FrameReader, ReadError};
+pub use reason::{FailureReason, ParseFailureReasonError};
 pub use signal::{MAX_ID_LEN, Side, Signal, id_hint, is_valid_id};
