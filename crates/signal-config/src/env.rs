@@ -65,17 +65,17 @@ impl<'a> Env<'a> {
         let mut warnings = Vec::new();
         for (name, value) in std::env::vars_os() {
             let Some(name) = name.to_str() else { continue };
-            let ours = PREFIXES.iter().any(|p| name.starts_with(p));
-            if !ours {
-                continue;
-            }
-            if value.to_str().is_none() && is_known(name) {
+            let renamed = RENAMED.iter().any(|(old, _)| *old == name);
+            // Every variable we read, prefixed or not (MAX_RETRIES, RUST_LOG):
+            // the lookup below would see a non-UTF-8 value as unset.
+            if value.to_str().is_none() && (is_known(name) || renamed) {
                 problems.push(ConfigProblem::new(
                     name,
                     format!("{name} is not valid UTF-8; expected text (see docs/configuration.md)"),
                 ));
             }
-            if !is_known(name) && !RENAMED.iter().any(|(old, _)| *old == name) {
+            let ours = PREFIXES.iter().any(|p| name.starts_with(p));
+            if ours && !is_known(name) && !renamed {
                 warnings.push(unknown_variable(name));
             }
         }
