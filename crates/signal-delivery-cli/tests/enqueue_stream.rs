@@ -154,3 +154,47 @@ async fn a_stop_with_the_input_open_stores_and_acknowledges_every_line_read() {
         assert!(bot.messages().is_empty(), "{name}: a stop is not a failure");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_failure_stops_reading_and_logs_every_ack_it_cannot_print() {
+    let bot = FakeBotApi::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.db");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut enqueue = Running::spawn_with(
+        command(&["enqueue"], &vars(&bot, &db)),
+        common::Out::File(full),
+    );
+    let input: String = (0..5)
+        .map(|i| signal_json(&format!("full-{i}")) + "\n")
+        .collect();
+    enqueue.write(input.as_bytes());
+    let out = enqueue.finish(common::LIMIT);
+
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("standard output failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "{}",
+        out.stderr
+    );
+    let stored = stored(&db, State::Pending);
+    assert!(!stored.is_empty(), "nothing was read");
+    for id in &stored {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.contains("output line not printed")
+                    && l.contains(&format!(r#""id":"{id}""#))),
+            "the ack of {id} is lost:\n{}",
+            out.stderr
+        );
+    }
+}

@@ -163,3 +163,43 @@ async fn an_output_failure_stops_reading_and_logs_every_outcome_it_cannot_print(
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_sends_the_pending_alert_summary_before_exiting() {
+    let server = server().await;
+    server.set_default(Reply::status(503));
+    let bot = FakeBotApi::start().await.unwrap();
+    let mut vars = delivery_env(&server.url(), Some(&bot));
+    vars.extend([
+        ("MAX_RETRIES", "3".to_owned()),
+        ("RETRY_DELAY_SECONDS", "60".to_owned()),
+    ]);
+    let mut send = Running::spawn(command(&["send"], &vars));
+    let ids = ["fold-1", "fold-2", "fold-3"];
+    for id in ids {
+        send.write_line(&signal_json(id));
+    }
+    wait_until(Duration::from_secs(10), "three first attempts", || {
+        server.request_count() == 3
+    });
+    send.signal("TERM");
+    let out = send.finish(Duration::from_secs(15));
+
+    assert_eq!(out.code(), Some(143), "{}", out.stderr);
+    let lines = out.json();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l["reason"] == "interrupted"),
+        "{lines:?}"
+    );
+    // One alert at once; the two of the same kind that followed are folded
+    // into a summary, which must go out before the exit, not be lost.
+    let messages = bot.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    for id in ids {
+        assert!(
+            messages.iter().any(|m| m.text.contains(id)),
+            "{id} is in no message: {messages:?}"
+        );
+    }
+}

@@ -308,3 +308,71 @@ async fn a_secret_in_the_server_url_reaches_no_output_and_no_alert() {
         out.all_text()
     );
 }
+
+/// True when `text` holds a colour code (SGR: `ESC [ digits;... m`). The
+/// progress line's "erase line" (`ESC [ 2K`) on a terminal is not a colour.
+fn has_colour(text: &str) -> bool {
+    text.split("\x1b[").skip(1).any(|rest| {
+        let code: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ';')
+            .collect();
+        rest[code.len()..].starts_with('m')
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_colours_only_on_a_terminal_and_without_no_color() {
+    let server = server().await;
+    server.set_default(Reply::status(422));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, signal_json("tty-1") + "\n").unwrap();
+    // (case, through a terminal, extra variable, colours expected)
+    for (case, tty, extra, colours) in [
+        ("a pipe", false, None, false),
+        ("a terminal", true, None, true),
+        (
+            "a terminal, NO_COLOR=1",
+            true,
+            Some(("NO_COLOR", "1")),
+            false,
+        ),
+        (
+            "a terminal, JSON logs",
+            true,
+            Some(("LOG_FORMAT", "json")),
+            false,
+        ),
+    ] {
+        let mut vars = delivery_env(&server.url(), None);
+        if let Some((k, v)) = extra {
+            vars.push((k, v.to_owned()));
+        }
+        let send = format!("exec {} send --input {}", common::BIN, input.display());
+        let output = if tty {
+            // util-linux `script` runs the command on a pseudo-terminal.
+            let mut script = std::process::Command::new("script");
+            script
+                .args(["-qec", &send, "/dev/null"])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdin(std::process::Stdio::null());
+            script.output().unwrap()
+        } else {
+            let mut sh = std::process::Command::new("sh");
+            sh.args(["-c", &send])
+                .env_clear()
+                .envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+            sh.output().unwrap()
+        };
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(
+            text.contains("tty-1"),
+            "{case}: the run did not happen:\n{text}"
+        );
+        assert_eq!(has_colour(&text), colours, "{case}:\n{text:?}");
+    }
+}
