@@ -170,6 +170,12 @@ fn a_secret_set_both_ways_or_from_a_bad_file_exits_2_naming_the_variable() {
             let out = run(command(&args, &vars), signal_json("never") + "\n");
             assert_eq!(out.code(), Some(2), "{needle}: {}", out.stderr);
             assert!(out.stderr.contains(needle), "{needle}:\n{}", out.stderr);
+            // Only the real problem: not also a false "... is not set".
+            assert!(
+                out.stderr.contains("1 configuration problem(s)"),
+                "{needle}:\n{}",
+                out.stderr
+            );
             assert!(out.lines.is_empty(), "{needle}: {:?}", out.lines);
             assert!(!out.stderr.contains(SECRET_PART), "{}", out.stderr);
             assert!(!out.stderr.contains(TOKEN_PART), "{}", out.stderr);
