@@ -57,7 +57,23 @@ pub fn describe(config: &DeliveryConfig) -> String {
     }
 
     match &config.alerts {
-        AlertSetting::Disabled => out.set(OPS_ALERTS_DISABLED, true),
+        AlertSetting::Disabled => {
+            out.set(OPS_ALERTS_DISABLED, true);
+            // Listed, so that a token set here is seen to be ignored.
+            for name in [
+                OPS_TELEGRAM_BOT_TOKEN,
+                OPS_TELEGRAM_CHAT_ID,
+                OPS_TELEGRAM_API_URL,
+                OPS_TELEGRAM_THREAD_ID,
+                OPS_ALERT_COOLDOWN_SECONDS,
+                OPS_ALERT_TIMEOUT_SECONDS,
+                OPS_ALERT_ESCALATE_AFTER,
+            ] {
+                out.comment(&format!(
+                    "{name} not read ({OPS_ALERTS_DISABLED}=true: alerts are log lines)"
+                ));
+            }
+        }
         AlertSetting::Telegram(alerts) => {
             out.set(OPS_ALERTS_DISABLED, false);
             out.set(OPS_TELEGRAM_BOT_TOKEN, REDACTED);

@@ -65,17 +65,17 @@ impl<'a> Env<'a> {
         let mut warnings = Vec::new();
         for (name, value) in std::env::vars_os() {
             let Some(name) = name.to_str() else { continue };
-            let ours = PREFIXES.iter().any(|p| name.starts_with(p));
-            if !ours {
-                continue;
-            }
-            if value.to_str().is_none() && is_known(name) {
+            let renamed = RENAMED.iter().any(|(old, _)| *old == name);
+            // Every variable we read, prefixed or not (MAX_RETRIES, RUST_LOG):
+            // the lookup below would see a non-UTF-8 value as unset.
+            if value.to_str().is_none() && (is_known(name) || renamed) {
                 problems.push(ConfigProblem::new(
                     name,
                     format!("{name} is not valid UTF-8; expected text (see docs/configuration.md)"),
                 ));
             }
-            if !is_known(name) && !RENAMED.iter().any(|(old, _)| *old == name) {
+            let ours = PREFIXES.iter().any(|p| name.starts_with(p));
+            if ours && !is_known(name) && !renamed {
                 warnings.push(unknown_variable(name));
             }
         }
@@ -106,12 +106,15 @@ impl<'a> Env<'a> {
             let (value, source) = match (lookup(name), lookup(&file_var)) {
                 (None, None) => (None, SecretSource::Unset),
                 (Some(value), None) => (Some(value), SecretSource::Variable),
-                (Some(_), Some(_)) => {
+                (Some(value), Some(_)) => {
                     problems.push(ConfigProblem::new(
                         name,
                         format!("both {name} and {file_var} are set; set only one of them (the file is preferred: it keeps the secret out of the environment)"),
                     ));
-                    (None, SecretSource::Variable)
+                    // The configuration fails on the problem above either way;
+                    // passing the value on keeps the parser from adding a false
+                    // "{name} is not set".
+                    (Some(value), SecretSource::Variable)
                 }
                 (None, Some(path)) => match read_secret_file(&file_var, &path) {
                     Ok(value) => (Some(value), SecretSource::File(path)),
@@ -268,7 +271,6 @@ mod tests {
                 .contains("both SIGNAL_HMAC_SECRET and SIGNAL_HMAC_SECRET_FILE")
         );
         assert!(!problems[0].message.contains("whsec_x"));
-        assert_eq!(env.get("SIGNAL_HMAC_SECRET"), None);
     }
 
     #[test]

@@ -119,6 +119,12 @@ impl DeliveryConfig {
     /// Every problem found, at once.
     pub fn from_source(mut env: Env<'_>) -> Result<DeliveryConfig, ConfigErrors> {
         let mut problems = env.take_problems();
+        // A secret whose file could not be read is already reported under
+        // NAME_FILE; the parsers would add a false "NAME is not set".
+        let unread: Vec<String> = problems
+            .iter()
+            .filter_map(|p| p.variable.strip_suffix("_FILE").map(str::to_owned))
+            .collect();
         let lookup = |name: &str| env.get(name);
 
         let retry =
@@ -180,6 +186,7 @@ impl DeliveryConfig {
             .map(|name| (*name, env.source(name)))
             .collect();
         let warnings = env.warnings().to_vec();
+        problems.retain(|p| !unread.contains(&p.variable));
         match (retry, client, alerts, budget, telemetry, input, outbox) {
             (
                 Some(retry),

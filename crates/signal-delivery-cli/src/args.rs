@@ -18,7 +18,7 @@ pub(crate) const MAX_LIST_LIMIT: u64 = 1_000_000;
 const AFTER_HELP: &str = "\
 Exit codes: 0 success; 1 some signal failed (each one alerted) or could not be stored;
 2 configuration or usage error, reported before anything is sent;
-130 after SIGINT and 143 after SIGTERM (send), once every signal read has its outcome.
+130 after SIGINT and 143 after SIGTERM (send, enqueue), once every line read has its outcome.
 Configuration: environment variables, see docs/configuration.md
 (`signal-delivery check-config` prints the effective values).";
 

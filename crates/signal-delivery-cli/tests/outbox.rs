@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::BIN;
-
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "sd-outbox-cli-{name}-{}-{}",
@@ -34,13 +32,8 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// The binary with a clean, fast configuration pointing at `server_url`.
 fn command(server_url: &str, outbox: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = common::bare(args);
     command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        // Coverage runs (cargo llvm-cov) tell the child where to write its profile.
-        .envs(std::env::vars().filter(|(k, _)| k.starts_with("LLVM_PROFILE")))
         .env("SIGNAL_SERVER_URL", server_url)
         .env("SIGNAL_HMAC_SECRET", common::SECRET)
         .env("OPS_ALERTS_DISABLED", "true")

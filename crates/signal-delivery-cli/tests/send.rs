@@ -8,35 +8,16 @@
 use loopback_fakes::signal_server::{FakeSignalServer, Reply};
 use loopback_fakes::telegram::FakeBotApi;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 mod common;
 
-use common::{BIN, SECRET, TOKEN};
+use common::{Finished, SECRET, TOKEN};
 
-fn run(vars: &[(&str, String)], args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        // Coverage runs (cargo llvm-cov) tell the child where to write its profile.
-        .envs(std::env::vars().filter(|(k, _)| k.starts_with("LLVM_PROFILE")))
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A configuration error exits before reading: a broken pipe is expected then.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+fn run(vars: &[(&str, String)], args: &[&str], stdin: &str) -> Finished {
+    common::run(common::command(args, vars), stdin)
 }
 
-fn lines(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+fn lines(output: &Finished) -> Vec<Value> {
+    output.json()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,12 +52,9 @@ async fn send_reports_each_signal_alerts_failures_and_exits_1() {
         "\n",
     );
 
-    let output =
-        tokio::task::spawn_blocking(move || run(&vars, &["send", "--concurrency", "2"], input))
-            .await
-            .unwrap();
+    let output = run(&vars, &["send", "--concurrency", "2"], input);
 
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
     let mut by_id: Vec<(String, String, String, u64)> = lines(&output)
         .into_iter()
@@ -132,15 +110,8 @@ async fn all_delivered_exits_0() {
     let input = r#"{"id":"a","instrument":"X","side":"buy"}
 {"id":"b","instrument":"X","side":"sell"}
 "#;
-    let output = tokio::task::spawn_blocking(move || run(&vars, &["send"], input))
-        .await
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run(&vars, &["send"], input);
+    assert_eq!(output.status.code(), Some(0), "{}", output.stderr.as_str());
     assert_eq!(lines(&output).len(), 2);
     assert_eq!(server.request_count(), 2);
 }
@@ -157,7 +128,7 @@ fn configuration_errors_exit_2_listing_every_problem_before_sending() {
         &["send"],
         "{\"id\":\"a\",\"instrument\":\"X\",\"side\":\"buy\"}\n",
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     for variable in [
         "SIGNAL_SERVER_URL",
@@ -167,14 +138,14 @@ fn configuration_errors_exit_2_listing_every_problem_before_sending() {
     ] {
         assert!(stderr.contains(variable), "{variable} not named:\n{stderr}");
     }
-    assert!(output.stdout.is_empty());
+    assert!(output.lines.is_empty());
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let output = run(&[], &["send", "--concurrency", "0"], "");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--concurrency"));
+    assert!(output.stderr.as_str().contains("--concurrency"));
 }
 
 #[test]
@@ -186,13 +157,8 @@ fn check_config_redacts_secrets() {
         ("OPS_TELEGRAM_CHAT_ID", "42".to_owned()),
     ];
     let output = run(&vars, &["check-config"], "");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = output.lines.join("\n");
+    assert_eq!(output.status.code(), Some(0), "{}", output.stderr.as_str());
     assert!(
         stdout.contains("SIGNAL_SERVER_URL=http://127.0.0.1:9/signals"),
         "{stdout}"
