@@ -198,13 +198,16 @@ impl fmt::Display for DeliveryError {
             FailureCause::Signal(e) => write!(f, "{e}"),
             FailureCause::Post(e) => write!(f, "{e}"),
             FailureCause::Recorded(text) => f.write_str(text),
-            FailureCause::Conflict { first_line, line } => {
-                match first_line {
-                    Some(first) => write!(f, "line {line} has the id of line {first} with a different body")?,
-                    None => write!(f, "line {line} has the id of a signal already in the outbox with a different body")?,
-                }
-                f.write_str("; a webhook-id must name one payload (receivers deduplicate on it), so it was not sent: give it a new id")
-            }
+            FailureCause::Conflict { first_line, line } => match first_line {
+                Some(first) => write!(
+                    f,
+                    "line {line} has the id of line {first} with a different body; a webhook-id must name one payload (receivers deduplicate on it), so it was not sent: give it a new id"
+                ),
+                None => write!(
+                    f,
+                    "line {line} has the id of a signal already in the outbox with a different body; a webhook-id must name one payload (receivers deduplicate on it), so it was not stored: give it a new id"
+                ),
+            },
             FailureCause::Interrupted {
                 during_attempt: true,
                 ..
