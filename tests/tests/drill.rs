@@ -179,3 +179,33 @@ async fn real_mode_passes_when_the_bot_api_takes_the_alert() {
     assert_eq!(messages[0].text, report.alert);
     assert_eq!(messages[0].message_id, report.message_id);
 }
+
+/// The token may come from its file, as for the commands: real mode then
+/// uses it, and locally the fake token stands in for it without a "both
+/// set" error.
+#[tokio::test(start_paused = true)]
+async fn the_token_may_come_from_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let bot = FakeBotApi::start().await.unwrap();
+    let env = env_of(&[
+        ("OPS_TELEGRAM_BOT_TOKEN_FILE", file.clone()),
+        ("OPS_TELEGRAM_CHAT_ID", "42".to_owned()),
+        ("OPS_TELEGRAM_API_URL", bot.api_url()),
+    ]);
+    let report = drill(&options(&["--max-retries", "0"]), &env)
+        .await
+        .unwrap();
+    assert!(report.real_telegram);
+    assert_eq!(bot.messages()[0].token, TOKEN);
+
+    let local = drill(
+        &options(&["--local", "--max-retries", "0"]),
+        &env_of(&[("OPS_TELEGRAM_BOT_TOKEN_FILE", file)]),
+    )
+    .await
+    .unwrap();
+    assert!(!local.real_telegram);
+}
