@@ -146,10 +146,14 @@
 
 mod alertable;
 mod config;
+mod courier;
+pub mod durable;
 mod format;
 mod grouping;
 mod outcome;
+mod payload;
 mod rate_limit;
+mod recovered;
 mod redact;
 mod service;
 mod severity;
@@ -170,9 +174,19 @@ pub use format::{
     format_summary, format_timestamp, telegram_len,
 };
 pub use outcome::{AlertError, AlertErrorKind, AlertOutcome};
+pub use payload::{
+    AlertKind, AlertPayload, ConflictAlert, FailureAlert, FormatContext, NoticeAlert,
+    ParseAlertKindError, PayloadError, ReplayHint, SummaryPayload,
+};
 pub use rate_limit::{MAX_PER_WINDOW, MIN_INTERVAL, WINDOW};
+pub use recovered::{
+    RESOLVED_MARKER, RESOLVED_TITLE, RecoveredAlert, SEND_AGAIN, format_outage_length,
+    format_recovered, replay_command,
+};
 pub use redact::{REDACTED, redact_query_of, redact_token, redact_url};
-pub use service::{METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_SENT, OpsAlertService};
+pub use service::{
+    METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_QUEUED, METRIC_SENT, OpsAlertService,
+};
 pub use severity::{ParseSeverityError, Severity};
 pub use sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};
 #[cfg(feature = "telegram")]
