@@ -65,10 +65,15 @@ impl Held {
     /// The local instant of a stored time (only differences matter, so the
     /// clocks of the store and of this host need not agree).
     fn instant_of(&self, at: Timestamp) -> Instant {
-        let ago = u64::try_from(self.lease.now.saturating_sub(at)).unwrap_or(0);
-        self.at
-            .checked_sub(Duration::from_millis(ago))
-            .unwrap_or(self.at)
+        let offset = at.saturating_sub(self.lease.now);
+        let by = Duration::from_millis(offset.unsigned_abs());
+        if offset >= 0 {
+            self.at + by
+        } else {
+            // Before the monotonic clock's origin (just after boot): taken
+            // as now, which only makes the pacing wait a little longer.
+            self.at.checked_sub(by).unwrap_or(self.at)
+        }
     }
 }
 
@@ -389,7 +394,7 @@ impl<'a> Run<'a> {
                 round.book.close(key);
                 round.book.sent(&summary_key, round.held.now());
                 self.summary_not_before.remove(key);
-                self.sent(severity);
+                metrics::counter!(METRIC_SENT, "severity" => severity.as_str()).increment(1);
                 self.stats.summaries += 1;
                 tracing::info!(
                     group_key = key,
@@ -566,4 +571,28 @@ fn row_fields<'a>(
         ("signal_id", row.signal_id.as_deref().unwrap_or("")),
         ("alert", formatted.plain.as_str()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durable::queue::LeaseToken;
+
+    #[tokio::test(start_paused = true)]
+    async fn stored_times_map_to_instants_both_ways() {
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let held = Held {
+            lease: SenderLease {
+                token: LeaseToken(1),
+                until: 0,
+                now: 1_000_000,
+            },
+            at: Instant::now(),
+        };
+        assert_eq!(held.instant_of(1_000_000), held.at);
+        assert_eq!(held.instant_of(1_300_000), held.at + Duration::from_secs(300));
+        assert_eq!(held.instant_of(990_000), held.at - Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(held.now(), 1_001_500);
+    }
 }
