@@ -590,7 +590,10 @@ mod tests {
             at: Instant::now(),
         };
         assert_eq!(held.instant_of(1_000_000), held.at);
-        assert_eq!(held.instant_of(1_300_000), held.at + Duration::from_secs(300));
+        assert_eq!(
+            held.instant_of(1_300_000),
+            held.at + Duration::from_secs(300)
+        );
         assert_eq!(held.instant_of(990_000), held.at - Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         assert_eq!(held.now(), 1_001_500);
