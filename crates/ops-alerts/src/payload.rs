@@ -1,56 +1,5 @@
 //! The stored form of an alert, [`AlertPayload`]: everything needed to
 //! format it later, possibly in another process after a restart.
-//!
-//! Why the inputs are stored and not the finished message: the severity of
-//! a delivery alert follows the consecutive-failure count stored beside it,
-//! a summary is only known when its window closes, and a restarted sender
-//! must produce the bytes the recording process would have sent. So the
-//! payload keeps the inputs, and [`AlertPayload::format`] is the one place
-//! that turns them into a message, for [`OpsAlertService`](crate::OpsAlertService)
-//! and for the [durable dispatcher](crate::durable) alike.
-//!
-//! # JSON
-//!
-//! An object tagged by `"kind"` (`signal_failure`, `invalid_line`,
-//! `conflict`, `recovered`, `summary`, `notice`) with that kind's fields;
-//! times are Unix milliseconds, UTC (the outbox's `Timestamp`). Two shapes are
-//! written by the outbox itself and must stay exactly this small:
-//! `{"kind":"conflict","signal_id":"s1","line":12}` and
-//! `{"kind":"recovered","started_at":..,"ended_at":..,"failed":3}`.
-//! Fields this version does not know are ignored (a newer writer may add
-//! some); an unknown kind, a missing field or a field of the wrong type is a
-//! [`PayloadError`] naming it.
-//!
-//! ```
-//! use chrono::{TimeZone, Utc};
-//! use ops_alerts::{AlertPayload, Attempts, FailureAlert, FormatContext, ReplayHint, Severity};
-//!
-//! let at = Utc.with_ymd_and_hms(2026, 11, 29, 2, 18, 10).unwrap();
-//! let payload = AlertPayload::SignalFailure(FailureAlert {
-//!     signal_id: "sig-42".into(),
-//!     operation: "post_signal".into(),
-//!     reason: Some("exhausted".into()),
-//!     error: "HTTP 503".into(),
-//!     error_class: "exhausted:http_503".into(),
-//!     attempts: Attempts { made: 6, allowed: 6 },
-//!     security: false,
-//!     opens_outage: true,
-//!     occurred_at: at,
-//!     action: ops_alerts::ACTION_MANUAL_REVIEW.into(),
-//! });
-//! let json = payload.to_json().unwrap();
-//! assert!(json.starts_with(r#"{"kind":"signal_failure","signal_id":"sig-42""#));
-//! let back = AlertPayload::from_json(&json).unwrap();
-//! assert_eq!(back, payload);
-//! // The 3rd failure in a row, with escalation after 3: CRITICAL.
-//! let severity = back.severity(3, 3);
-//! assert_eq!(severity, Severity::Critical);
-//! let message = back.format(severity, &FormatContext { recorded_at: at, replay: ReplayHint::Outbox });
-//! assert!(message.plain.starts_with("🚨 CRITICAL: Signal delivery failed"));
-//!
-//! let error = AlertPayload::from_json(r#"{"kind":"page_everyone"}"#).unwrap_err();
-//! assert!(error.to_string().contains("unknown variant `page_everyone`"));
-//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -155,8 +104,59 @@ impl FromStr for AlertKind {
     }
 }
 
-/// Everything needed to format one alert later. See the [module docs](self)
-/// for the JSON shape.
+/// Everything needed to format one alert later, possibly in another
+/// process after a restart.
+///
+/// Why the inputs are stored and not the finished message: the severity of
+/// a delivery alert follows the consecutive-failure count stored beside it,
+/// a summary is only known when its window closes, and a restarted sender
+/// must produce the bytes the recording process would have sent. So the
+/// payload keeps the inputs, and [`AlertPayload::format`] is the one place
+/// that turns them into a message, for [`OpsAlertService`](crate::OpsAlertService)
+/// and for the [durable dispatcher](crate::durable) alike.
+///
+/// # JSON
+///
+/// An object tagged by `"kind"` (`signal_failure`, `invalid_line`,
+/// `conflict`, `recovered`, `summary`, `notice`) with that kind's fields;
+/// times are Unix milliseconds, UTC (the outbox's `Timestamp`). Two shapes are
+/// written by the outbox itself and must stay exactly this small:
+/// `{"kind":"conflict","signal_id":"s1","line":12}` and
+/// `{"kind":"recovered","started_at":..,"ended_at":..,"failed":3}`.
+/// Fields this version does not know are ignored (a newer writer may add
+/// some); an unknown kind, a missing field or a field of the wrong type is a
+/// [`PayloadError`] naming it.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use ops_alerts::{AlertPayload, Attempts, FailureAlert, FormatContext, ReplayHint, Severity};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 11, 29, 2, 18, 10).unwrap();
+/// let payload = AlertPayload::SignalFailure(FailureAlert {
+///     signal_id: "sig-42".into(),
+///     operation: "post_signal".into(),
+///     reason: Some("exhausted".into()),
+///     error: "HTTP 503".into(),
+///     error_class: "exhausted:http_503".into(),
+///     attempts: Attempts { made: 6, allowed: 6 },
+///     security: false,
+///     opens_outage: true,
+///     occurred_at: at,
+///     action: ops_alerts::ACTION_MANUAL_REVIEW.into(),
+/// });
+/// let json = payload.to_json().unwrap();
+/// assert!(json.starts_with(r#"{"kind":"signal_failure","signal_id":"sig-42""#));
+/// let back = AlertPayload::from_json(&json).unwrap();
+/// assert_eq!(back, payload);
+/// // The 3rd failure in a row, with escalation after 3: CRITICAL.
+/// let severity = back.severity(3, 3);
+/// assert_eq!(severity, Severity::Critical);
+/// let message = back.format(severity, &FormatContext { recorded_at: at, replay: ReplayHint::Outbox });
+/// assert!(message.plain.starts_with("🚨 CRITICAL: Signal delivery failed"));
+///
+/// let error = AlertPayload::from_json(r#"{"kind":"page_everyone"}"#).unwrap_err();
+/// assert!(error.to_string().contains("unknown variant `page_everyone`"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AlertPayload {
@@ -206,7 +206,7 @@ impl FailureAlert {
     /// What [`OpsAlertService::send_signal_delivery_error`](crate::OpsAlertService::send_signal_delivery_error)
     /// reads from its inputs, with the Action
     /// [`ACTION_MANUAL_REVIEW`](crate::ACTION_MANUAL_REVIEW). The error text is
-    /// taken as it is: use [`OpsAlertService::failure_payload`](crate::OpsAlertService::failure_payload)
+    /// taken as it is: use [`OpsAlertService::failure_alert`](crate::OpsAlertService::failure_alert)
     /// to have the bot token redacted from it before it is stored.
     pub fn from_error(
         signal_id: &str,
