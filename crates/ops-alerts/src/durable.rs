@@ -25,7 +25,9 @@
 //!   other call carries the lease and fails with [`QueueError::Fenced`]
 //!   unless its token is the current one and it has not expired. The
 //!   dispatcher renews it before every message, so a lease must outlive
-//!   one message (the alert timeout) and its update.
+//!   one message (the alert timeout) and its update. While its token stays
+//!   the same, the dispatcher trusts that nobody else sent or folded and
+//!   keeps the groups it read in memory; a new token makes it read them again.
 //! - **Pending alerts** are those in [`AlertState::Pending`] with
 //!   `not_before` <= now, oldest first (by insertion), at most `limit`.
 //! - **Groups.** [`alert_groups`](AlertQueue::alert_groups) returns every

@@ -66,6 +66,18 @@ impl Book {
         }
     }
 
+    /// Drops what a round loaded `since` ago and no longer needs: sends
+    /// before `cutoff`, and groups left with nothing.
+    pub(crate) fn forget_before(&mut self, cutoff: Timestamp) {
+        self.groups.retain(|_, group| {
+            group.recent_sends.retain(|at| *at >= cutoff);
+            if group.last_sent_at.is_some_and(|at| at < cutoff) {
+                group.last_sent_at = None;
+            }
+            group.last_sent_at.is_some() || !group.folded.is_empty()
+        });
+    }
+
     /// Every stored send time of every group, for the rate limit.
     pub(crate) fn recent_sends(&self) -> Vec<Timestamp> {
         self.groups
@@ -381,5 +393,17 @@ mod tests {
         book.close(key);
         assert!(book.summary(key, 10_000, 20, 3).is_none());
         assert!(book.window_ends().is_empty());
+        book.sent(key, 20_000);
+        book.forget_before(20_000);
+        assert_eq!(
+            book.decide(key, AlertKind::SignalFailure, 20_001),
+            Decision::Fold
+        );
+        book.forget_before(20_001);
+        assert_eq!(
+            book.decide(key, AlertKind::SignalFailure, 20_001),
+            Decision::Send
+        );
+        assert!(book.recent_sends().is_empty());
     }
 }

@@ -10,7 +10,9 @@ use tokio::time::Instant;
 
 use super::dispatcher::{DispatchStats, Dispatcher};
 use super::planner::{Book, Decision, millis, to_utc};
-use super::queue::{AlertUpdate, NewAlert, QueueError, SenderLease, StoredAlert, Timestamp};
+use super::queue::{
+    AlertUpdate, LeaseToken, NewAlert, QueueError, SenderLease, StoredAlert, Timestamp,
+};
 use crate::format::FormattedAlert;
 use crate::outcome::{AlertError, AlertErrorKind};
 use crate::payload::{AlertKind, AlertPayload, FormatContext, PayloadError, ReplayHint};
@@ -48,6 +50,17 @@ pub(crate) struct Run<'a> {
     summary_not_before: HashMap<String, Instant>,
     /// Store errors in a row, for the pause after them.
     errors: u32,
+    /// The groups and the pace of the last round, reused while the lease is
+    /// held without a break (a store read per round saved: a group can hold
+    /// thousands of folded alerts during an outage).
+    kept: Option<Kept>,
+}
+
+/// What a round leaves to the next one under the same lease token.
+struct Kept {
+    token: LeaseToken,
+    book: Book,
+    limiter: RateLimiter,
 }
 
 /// The lease and the store's clock, read at each renewal and moved on with
@@ -91,6 +104,7 @@ impl<'a> Run<'a> {
             stats: DispatchStats::default(),
             summary_not_before: HashMap::new(),
             errors: 0,
+            kept: None,
         }
     }
 
@@ -148,21 +162,50 @@ impl<'a> Run<'a> {
         };
         let config = self.d.courier.config();
         let since = config.cooldown().max(WINDOW);
-        let groups = self.d.queue.alert_groups(&held.lease, since).await?;
-        let book = Book::new(groups, config.cooldown());
-        let limiter =
-            RateLimiter::with_history(book.recent_sends().into_iter().map(|t| held.instant_of(t)));
+        let (book, limiter) = match self.kept.take() {
+            // Held without a break since the last round: nobody else sent
+            // or folded, so what this sender knows is what the store has.
+            Some(kept) if kept.token == held.lease.token => {
+                let mut book = kept.book;
+                book.forget_before(held.now().saturating_sub(millis(since)));
+                (book, kept.limiter)
+            }
+            _ => {
+                let groups = self.d.queue.alert_groups(&held.lease, since).await?;
+                let book = Book::new(groups, config.cooldown());
+                let history = book.recent_sends().into_iter().map(|t| held.instant_of(t));
+                (book, RateLimiter::with_history(history))
+            }
+        };
         let mut round = Round {
             held,
             book,
             limiter,
         };
+        let result = self.work(&mut round, mode, stopping).await;
+        if result.is_ok() {
+            self.kept = Some(Kept {
+                token: round.held.lease.token,
+                book: round.book,
+                limiter: round.limiter,
+            });
+        }
+        result
+    }
+
+    /// The summaries and alerts of one round.
+    async fn work(
+        &mut self,
+        round: &mut Round,
+        mode: Mode,
+        stopping: &AtomicBool,
+    ) -> Result<Duration, QueueError> {
         if mode == Mode::Normal {
             for key in round.book.due_summaries(round.held.now(), false) {
                 if stopping.load(Ordering::Relaxed) {
                     return Ok(Duration::ZERO);
                 }
-                if self.summary(&mut round, &key).await? == Flow::Stop {
+                if self.summary(round, &key).await? == Flow::Stop {
                     return Ok(self.d.settings.poll_interval);
                 }
             }
@@ -179,7 +222,7 @@ impl<'a> Run<'a> {
             if should_stop(mode, stopping) {
                 break;
             }
-            let flow = self.alert(&mut round, row).await?;
+            let flow = self.alert(round, row).await?;
             handled += 1;
             queued(total - handled);
             if flow == Flow::Stop {
@@ -188,9 +231,7 @@ impl<'a> Run<'a> {
         }
         if let Mode::Flush(_) = mode {
             for key in round.book.due_summaries(round.held.now(), true) {
-                if should_stop(mode, stopping)
-                    || self.summary(&mut round, &key).await? == Flow::Stop
-                {
+                if should_stop(mode, stopping) || self.summary(round, &key).await? == Flow::Stop {
                     break;
                 }
             }
@@ -198,7 +239,7 @@ impl<'a> Run<'a> {
         Ok(if handled == self.d.settings.batch {
             Duration::ZERO
         } else {
-            self.pause(&round)
+            self.pause(round)
         })
     }
 
@@ -576,7 +617,6 @@ fn row_fields<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::durable::queue::LeaseToken;
 
     #[tokio::test(start_paused = true)]
     async fn stored_times_map_to_instants_both_ways() {
