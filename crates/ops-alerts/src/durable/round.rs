@@ -1,6 +1,8 @@
 //! One round of the dispatcher under the sender lease: what each stored
 //! alert becomes, sent, folded, retried later or failed, and how it is
-//! recorded, counted and logged.
+//! recorded, counted and logged. A group's summary is in `summary`.
+
+mod summary;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,12 +12,10 @@ use tokio::time::Instant;
 
 use super::dispatcher::{DispatchStats, Dispatcher};
 use super::planner::{Book, Decision, millis, to_utc};
-use super::queue::{
-    AlertUpdate, LeaseToken, NewAlert, QueueError, SenderLease, StoredAlert, Timestamp,
-};
+use super::queue::{AlertUpdate, LeaseToken, QueueError, SenderLease, StoredAlert, Timestamp};
 use crate::format::FormattedAlert;
 use crate::outcome::{AlertError, AlertErrorKind};
-use crate::payload::{AlertKind, AlertPayload, FormatContext, PayloadError, ReplayHint};
+use crate::payload::{AlertPayload, FormatContext, PayloadError, ReplayHint};
 use crate::rate_limit::{RateLimiter, WINDOW};
 use crate::service::log::{emit, log_only};
 use crate::service::{METRIC_FAILED, METRIC_FOLDED, METRIC_QUEUED, METRIC_SENT};
@@ -387,103 +387,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The summary of a group whose window closed.
-    async fn summary(&mut self, round: &mut Round, key: &str) -> Result<Flow, QueueError> {
-        if self
-            .summary_not_before
-            .get(key)
-            .is_some_and(|retry| Instant::now() < *retry)
-        {
-            return Ok(Flow::Continue);
-        }
-        let config = self.d.courier.config();
-        let Some(draft) = round.book.summary(
-            key,
-            round.held.now(),
-            config.summary_id_limit(),
-            config.escalate_after(),
-        ) else {
-            return Ok(Flow::Continue);
-        };
-        let mut payload = AlertPayload::Summary(draft.payload);
-        payload.redact_with(|text| self.d.courier.redact(text));
-        let severity = payload.severity(0, config.escalate_after());
-        let context = FormatContext {
-            recorded_at: to_utc(round.held.now()),
-            replay: ReplayHint::Outbox,
-        };
-        let formatted = payload.format(severity, &context);
-        let ids = summary_ids(&payload);
-        let count = draft.folded.len();
-        match self.send(round, &formatted).await? {
-            Ok(sent) => {
-                let summary_key = format!("{key} summary");
-                let summary = NewAlert {
-                    kind: AlertKind::Summary,
-                    group_key: summary_key.clone(),
-                    signal_id: None,
-                    payload: payload.to_json().map_err(|e| QueueError::Failed {
-                        detail: e.to_string(),
-                    })?,
-                };
-                let update = AlertUpdate::Summarized {
-                    summary,
-                    folded: draft.folded,
-                    message_id: Some(i64::from(sent.message_id)),
-                };
-                self.record(round, vec![update]).await?;
-                round.book.close(key);
-                round.book.sent(&summary_key, round.held.now());
-                self.summary_not_before.remove(key);
-                metrics::counter!(METRIC_SENT, "severity" => severity.as_str()).increment(1);
-                self.stats.summaries += 1;
-                tracing::info!(
-                    group_key = key,
-                    folded = count,
-                    message_id = sent.message_id,
-                    %severity,
-                    "group summary sent to Telegram"
-                );
-                Ok(Flow::Continue)
-            }
-            Err(error) if error.kind() == AlertErrorKind::Permanent => {
-                let reason = self.d.courier.redact(&error.to_string());
-                let updates = draft
-                    .folded
-                    .iter()
-                    .map(|id| AlertUpdate::Failed {
-                        id: *id,
-                        error: reason.clone(),
-                    })
-                    .collect();
-                self.record(round, updates).await?;
-                round.book.close(key);
-                self.failed(severity, u64::try_from(count).unwrap_or(u64::MAX));
-                tracing::error!(
-                    group_key = key,
-                    folded = count,
-                    signal_ids = %ids,
-                    %severity,
-                    alert = %formatted.plain,
-                    "group summary could not be sent to Telegram ({reason}): {count} more signals failed the same way"
-                );
-                Ok(Flow::Continue)
-            }
-            Err(error) => {
-                let retry = Instant::now() + self.d.settings.retry_base;
-                self.summary_not_before.insert(key.to_owned(), retry);
-                tracing::warn!(
-                    group_key = key,
-                    folded = count,
-                    error = %self.d.courier.redact(&error.to_string()),
-                    retry_in_s = self.d.settings.retry_base.as_secs(),
-                    "group summary not sent yet; its alerts stay folded, tried again later"
-                );
-                Ok(Flow::Stop)
-            }
-        }
-    }
-
     /// Waits for the rate limit, renews the lease, then sends (bounded by
     /// the alert timeout, which starts after the pacing wait).
     async fn send(
@@ -588,13 +491,6 @@ fn should_stop(mode: Mode, stopping: &AtomicBool) -> bool {
 fn queued(count: usize) {
     // A gauge: exact up to 2^53 alerts.
     metrics::gauge!(METRIC_QUEUED).set(count as f64);
-}
-
-fn summary_ids(payload: &AlertPayload) -> String {
-    match payload {
-        AlertPayload::Summary(s) => s.signal_ids.join(", "),
-        _ => String::new(),
-    }
 }
 
 /// Everything about a row for its ERROR line.
