@@ -31,7 +31,29 @@ use std::borrow::Cow;
 ///     fn is_security_failure(&self) -> bool {
 ///         true
 ///     }
+///     fn reason_label(&self) -> Option<Cow<'_, str>> {
+///         Some(Cow::Borrowed("signature_rejected"))
+///     }
 /// }
+///
+/// #[derive(Debug)]
+/// struct Unavailable;
+///
+/// impl fmt::Display for Unavailable {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         f.write_str("receiver answered 503 on every attempt")
+///     }
+/// }
+///
+/// impl AlertableError for Unavailable {
+///     fn error_class(&self) -> Cow<'_, str> {
+///         Cow::Borrowed("exhausted:http_503")
+///     }
+///     fn opens_outage(&self) -> bool {
+///         true // the server is down: a recovered message follows the next delivery
+///     }
+/// }
+/// assert!(Unavailable.opens_outage() && !Rejected.opens_outage());
 /// ```
 pub trait AlertableError: std::fmt::Display {
     /// A stable, low-cardinality name for the kind of failure.
@@ -41,5 +63,23 @@ pub trait AlertableError: std::fmt::Display {
     /// as CRITICAL at once.
     fn is_security_failure(&self) -> bool {
         false
+    }
+
+    /// A failure of the server or the network (retries exhausted, deadline,
+    /// retry budget, connection errors, 5xx), which opens an outage: the
+    /// first delivery that works after it sends one recovered message. A
+    /// signal the server rejected, or an invalid one, is not an outage.
+    ///
+    /// `false` unless overridden, so that an error that says nothing about
+    /// itself never makes a "recovered" message claim an outage that was
+    /// not one.
+    fn opens_outage(&self) -> bool {
+        false
+    }
+
+    /// The failure reason's stable label (`exhausted`, `rejected`, ...),
+    /// stored with the alert; `None` unless overridden.
+    fn reason_label(&self) -> Option<Cow<'_, str>> {
+        None
     }
 }

@@ -22,13 +22,13 @@ pub const MESSAGE_BUDGET: usize = 4000;
 /// The action line of delivery alerts (from the plan).
 pub const ACTION_MANUAL_REVIEW: &str = "Manual review required";
 
-/// Longest operation name, signal id or error class shown.
-const FIELD_CAP: usize = 256;
+/// Longest operation name, signal id, error class or action shown.
+pub(crate) const FIELD_CAP: usize = 256;
 /// Longest list of signal ids in a summary.
 const IDS_CAP: usize = 1500;
 
 /// How many delivery attempts were made, of how many allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Attempts {
     /// Attempts actually made.
     pub made: u32,
@@ -182,6 +182,15 @@ pub fn format_timestamp(timestamp: DateTime<Utc>) -> String {
 /// assert!(alert.plain.contains("Attempts: 5/5\nTimestamp: 2026-11-29T02:18:10Z\nAction: Manual review required"));
 /// ```
 pub fn format_delivery_alert(alert: &DeliveryAlert<'_>) -> FormattedAlert {
+    format_delivery_alert_with_action(alert, ACTION_MANUAL_REVIEW)
+}
+
+/// [`format_delivery_alert`] with another Action line: a stored alert keeps
+/// the action it was recorded with.
+pub(crate) fn format_delivery_alert_with_action(
+    alert: &DeliveryAlert<'_>,
+    action: &str,
+) -> FormattedAlert {
     let attempts = format!("{}/{}", alert.attempts.made, alert.attempts.allowed);
     let timestamp = format_timestamp(alert.timestamp);
     let title = format!("{}: Signal delivery failed", alert.severity);
@@ -192,7 +201,7 @@ pub fn format_delivery_alert(alert: &DeliveryAlert<'_>) -> FormattedAlert {
     layout.field("Error", Value::Elastic);
     layout.field("Attempts", Value::Text(attempts.into()));
     layout.field("Timestamp", Value::Text(timestamp.into()));
-    layout.field("Action", Value::Text(ACTION_MANUAL_REVIEW.into()));
+    layout.field("Action", Value::Text(cap(action, FIELD_CAP)));
     layout.render(alert.error, true)
 }
 
@@ -283,11 +292,13 @@ pub fn format_summary(summary: &SummaryAlert<'_>) -> FormattedAlert {
     layout.render(summary.last_error, true)
 }
 
-fn cap(text: &str, max: usize) -> Cow<'_, str> {
+/// `text` cut to `max` units, with the visible marker.
+pub(crate) fn cap(text: &str, max: usize) -> Cow<'_, str> {
     cut_text(text, max)
 }
 
-enum Value<'a> {
+/// One value of a layout.
+pub(crate) enum Value<'a> {
     /// Escaped text.
     Text(Cow<'a, str>),
     /// Escaped text in `<code>`.
@@ -303,34 +314,41 @@ enum Part<'a> {
     Blank,
 }
 
-struct Layout<'a> {
-    severity: Severity,
+/// A message built from parts, rendered as HTML and as plain text at once.
+pub(crate) struct Layout<'a> {
+    marker: &'static str,
     parts: Vec<Part<'a>>,
 }
 
 impl<'a> Layout<'a> {
-    fn new(severity: Severity, title: &'a str) -> Layout<'a> {
+    /// A layout titled `title`, opened by the severity's marker.
+    pub(crate) fn new(severity: Severity, title: &'a str) -> Layout<'a> {
+        Layout::with_marker(severity.marker(), title)
+    }
+
+    /// A layout opened by another marker (the recovered message's ✅).
+    pub(crate) fn with_marker(marker: &'static str, title: &'a str) -> Layout<'a> {
         Layout {
-            severity,
+            marker,
             parts: vec![Part::Title(title)],
         }
     }
 
-    fn field(&mut self, label: &'static str, value: Value<'a>) {
+    pub(crate) fn field(&mut self, label: &'static str, value: Value<'a>) {
         self.parts.push(Part::Field(label, value));
     }
 
-    fn line(&mut self, value: Value<'a>) {
+    pub(crate) fn line(&mut self, value: Value<'a>) {
         self.parts.push(Part::Line(value));
     }
 
-    fn blank(&mut self) {
+    pub(crate) fn blank(&mut self) {
         self.parts.push(Part::Blank);
     }
 
     /// Renders both versions; `elastic` fills the remaining budget, in `<code>`
     /// when `elastic_code` (error text), as escaped text otherwise (a message).
-    fn render(self, elastic: &str, elastic_code: bool) -> FormattedAlert {
+    pub(crate) fn render(self, elastic: &str, elastic_code: bool) -> FormattedAlert {
         let fixed = self.render_with("", elastic_code).plain;
         let room = MESSAGE_BUDGET.saturating_sub(telegram_len(&fixed));
         let elastic = cut_text(elastic, room);
@@ -347,7 +365,7 @@ impl<'a> Layout<'a> {
             }
             match part {
                 Part::Title(title) => {
-                    let marker = self.severity.marker();
+                    let marker = self.marker;
                     html.push_str(&format!("{marker} <b>{}</b>", escape_html(title)));
                     plain.push_str(&format!("{marker} {title}"));
                 }

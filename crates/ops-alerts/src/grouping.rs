@@ -15,7 +15,7 @@ use crate::format::cut_text;
 use crate::severity::Severity;
 
 /// Longest signal id kept for a summary.
-const ID_CAP: usize = 128;
+pub(crate) const ID_CAP: usize = 128;
 
 /// What makes two alerts "the same failure".
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -27,6 +27,15 @@
 //!   summary, or an ERROR log line with all its fields, and is counted in
 //!   `alerts_sent_total`, `alerts_folded_total`, `alerts_failed_total` or
 //!   `alerts_logged_total` (label `severity` only: never the token or chat).
+//! - **Recovered**: after an alerted outage of the server or the network
+//!   ([`AlertableError::opens_outage`]), the first delivery that works sends
+//!   one "✅ RESOLVED: signal delivery recovered" ([`format_recovered`]) with
+//!   the outage's length, its failed count and how to bring them back.
+//! - **Durable** ([`durable`]): an alert stored as an [`AlertPayload`] (in the
+//!   transaction that caused it) is sent later by a [`durable::Dispatcher`],
+//!   from any process, under a sender lease, with the same grouping, pacing
+//!   and escalation worked out from the stored rows, and the same bytes
+//!   ([`AlertPayload::format`] is the one formatter of both paths).
 //! - **No token leaks**: the token lives in a [`secrecy::SecretString`]; `Debug`
 //!   of every type redacts it, and transport errors (whose URLs contain it) are
 //!   [redacted](redact_token) before they are stored, displayed or logged.
@@ -146,10 +155,14 @@
 
 mod alertable;
 mod config;
+mod courier;
+pub mod durable;
 mod format;
 mod grouping;
 mod outcome;
+mod payload;
 mod rate_limit;
+mod recovered;
 mod redact;
 mod service;
 mod severity;
@@ -170,9 +183,19 @@ pub use format::{
     format_summary, format_timestamp, telegram_len,
 };
 pub use outcome::{AlertError, AlertErrorKind, AlertOutcome};
+pub use payload::{
+    AlertKind, AlertPayload, ConflictAlert, FailureAlert, FormatContext, NoticeAlert,
+    ParseAlertKindError, PayloadError, ReplayHint, SummaryPayload,
+};
 pub use rate_limit::{MAX_PER_WINDOW, MIN_INTERVAL, WINDOW};
+pub use recovered::{
+    RESOLVED_MARKER, RESOLVED_TITLE, RecoveredAlert, SEND_AGAIN, format_outage_length,
+    format_recovered, replay_command,
+};
 pub use redact::{REDACTED, redact_query_of, redact_token, redact_url};
-pub use service::{METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_SENT, OpsAlertService};
+pub use service::{
+    METRIC_FAILED, METRIC_FOLDED, METRIC_LOGGED, METRIC_QUEUED, METRIC_SENT, OpsAlertService,
+};
 pub use severity::{ParseSeverityError, Severity};
 pub use sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};
 #[cfg(feature = "telegram")]

@@ -48,8 +48,31 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter that already granted the slots at `history` (messages sent
+    /// before it existed, e.g. by another process, read from the store), so
+    /// the limits hold across a restart or a change of sender.
+    pub(crate) fn with_history(history: impl IntoIterator<Item = Instant>) -> RateLimiter {
+        let mut granted: Vec<Instant> = history.into_iter().collect();
+        granted.sort_unstable();
+        let limiter = RateLimiter::new();
+        RateLimiter {
+            granted: Mutex::new(granted.into()),
+            ..limiter
+        }
+    }
+
     /// Waits for the next slot and takes it.
     pub(crate) async fn acquire(&self) {
+        self.wait(true).await;
+    }
+
+    /// Waits until a slot is free, without taking it: a caller that bounds
+    /// the time of a send starts its clock after the pacing wait.
+    pub(crate) async fn ready(&self) {
+        self.wait(false).await;
+    }
+
+    async fn wait(&self, take: bool) {
         // Held across the sleep on purpose: the next waiter must see this slot.
         let mut granted = self.granted.lock().await;
         loop {
@@ -70,7 +93,9 @@ impl RateLimiter {
                 ready_at = ready_at.max(*oldest + self.window);
             }
             if ready_at <= now {
-                granted.push_back(now);
+                if take {
+                    granted.push_back(now);
+                }
                 return;
             }
             tokio::time::sleep_until(ready_at).await;
@@ -104,6 +129,28 @@ mod tests {
                 .count();
             assert!(in_window <= MAX_PER_WINDOW, "slot {i}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn history_from_elsewhere_counts() {
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        // 20 sends in the last 20 s by another sender, the last 0.5 s ago.
+        let now = Instant::now();
+        let history: Vec<Instant> = (0..20)
+            .map(|i| now - Duration::from_millis(500) - Duration::from_secs(19 - i))
+            .collect();
+        let limiter = RateLimiter::with_history(history.iter().rev().copied());
+        limiter.ready().await;
+        // The window is full: free again 60 s after the oldest of the 20.
+        assert_eq!(Instant::now(), history[0] + WINDOW);
+        assert!(start.elapsed() > Duration::from_secs(100));
+        // `ready` took no slot: `acquire` is granted at once.
+        let before = Instant::now();
+        limiter.acquire().await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
+        limiter.acquire().await;
+        assert_eq!(before.elapsed(), MIN_INTERVAL);
     }
 
     #[tokio::test(start_paused = true)]

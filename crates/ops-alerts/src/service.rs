@@ -3,10 +3,12 @@
 //!
 //! This file holds the service's state and the entry points that decide what
 //! an alert becomes (sent, folded, logged); how a message is delivered is in
-//! `delivery`, the group summaries in `summaries`, log-only alerts in `log`.
+//! `delivery`, the group summaries in `summaries`, log-only alerts in `log`,
+//! the outage and its recovered message in `outage`.
 
 mod delivery;
-mod log;
+pub(crate) mod log;
+mod outage;
 mod summaries;
 
 use std::fmt;
@@ -14,23 +16,22 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::Utc;
-use retry_core::RetryPolicy;
-use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::alertable::AlertableError;
 use crate::config::{AlertConfig, AlertConfigError, DEFAULT_ESCALATE_AFTER};
-use crate::format::{Attempts, DeliveryAlert, format_delivery_alert, format_message};
+use crate::courier::Courier;
+use crate::format::{Attempts, format_message};
 use crate::grouping::{Fingerprint, Groups, Observed};
 use crate::outcome::AlertOutcome;
+use crate::payload::FailureAlert;
 use crate::rate_limit::RateLimiter;
-use crate::redact::{redact_query_of, redact_token};
 use crate::severity::Severity;
 use crate::sink::AlertSink;
 #[cfg(feature = "telegram")]
 use crate::telegram::TelegramSink;
-use delivery::alert_retry_policy;
 use log::log_only;
+use outage::Outages;
 
 /// Counter: messages delivered to Telegram (alerts and summaries), by `severity`.
 pub const METRIC_SENT: &str = "alerts_sent_total";
@@ -40,6 +41,10 @@ pub const METRIC_FAILED: &str = "alerts_failed_total";
 pub const METRIC_FOLDED: &str = "alerts_folded_total";
 /// Counter: alerts only logged (DEBUG, or alerts disabled), by `severity`.
 pub const METRIC_LOGGED: &str = "alerts_logged_total";
+/// Gauge: stored alerts due and not handled yet by the
+/// [durable dispatcher](crate::durable) holding the sender lease (at most
+/// one round's batch; 0 in a process that does not hold it).
+pub const METRIC_QUEUED: &str = "alerts_queued";
 
 /// Sends ops alerts. Cheap to clone (an `Arc` inside): one instance is shared
 /// by every concurrent delivery, so grouping, rate limiting and the
@@ -61,17 +66,18 @@ struct Inner {
     /// `None`: alerts explicitly disabled, log lines only.
     telegram: Option<Telegram>,
     consecutive_failures: AtomicU32,
-    /// Summaries being sent by window tasks, so `flush` can wait for them.
+    /// The open outage, and recovered messages waiting for `flush`.
+    outages: Outages,
+    /// Summaries and recovered messages being sent by tasks, so `flush`
+    /// can wait for them.
     in_flight: AtomicUsize,
     idle: Notify,
 }
 
 struct Telegram {
-    config: AlertConfig,
-    sink: Arc<dyn AlertSink>,
+    courier: Courier,
     limiter: RateLimiter,
     groups: Mutex<Groups>,
-    policy: RetryPolicy,
 }
 
 impl fmt::Debug for OpsAlertService {
@@ -79,8 +85,8 @@ impl fmt::Debug for OpsAlertService {
         let mut s = f.debug_struct("OpsAlertService");
         match &self.inner.telegram {
             Some(telegram) => s
-                .field("config", &telegram.config)
-                .field("sink", &telegram.sink)
+                .field("config", telegram.courier.config())
+                .field("sink", telegram.courier.sink())
                 .field("pending_in_groups", &telegram.lock_groups().pending()),
             None => s.field("mode", &"log_only"),
         };
@@ -98,9 +104,12 @@ impl Telegram {
         self.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn config(&self) -> &AlertConfig {
+        self.courier.config()
+    }
+
     fn redact(&self, text: &str) -> String {
-        let text = redact_token(text, self.config.bot_token().expose_secret());
-        redact_query_of(&text, self.config.api_url())
+        self.courier.redact(text)
     }
 }
 
@@ -115,14 +124,11 @@ impl OpsAlertService {
 
     /// Alerts through any [`AlertSink`] (a fake, another transport).
     pub fn with_sink(config: AlertConfig, sink: Arc<dyn AlertSink>) -> OpsAlertService {
-        let policy = alert_retry_policy(config.alert_timeout());
         let groups = Mutex::new(Groups::new(config.summary_id_limit()));
         OpsAlertService::from_parts(Some(Telegram {
-            config,
-            sink,
+            courier: Courier::new(config, sink),
             limiter: RateLimiter::new(),
             groups,
-            policy,
         }))
     }
 
@@ -148,6 +154,7 @@ impl OpsAlertService {
             inner: Arc::new(Inner {
                 telegram,
                 consecutive_failures: AtomicU32::new(0),
+                outages: Outages::default(),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
             }),
@@ -161,14 +168,14 @@ impl OpsAlertService {
     /// Every out-of-range value, each naming its variable.
     pub fn validate_config(&self) -> Result<(), Vec<AlertConfigError>> {
         match &self.inner.telegram {
-            Some(telegram) => telegram.config.validate(),
+            Some(telegram) => telegram.config().validate(),
             None => Ok(()),
         }
     }
 
     /// The configuration, unless alerts are disabled.
     pub fn config(&self) -> Option<&AlertConfig> {
-        self.inner.telegram.as_ref().map(|t| &t.config)
+        self.inner.telegram.as_ref().map(Telegram::config)
     }
 
     /// Sends a free-form alert. DEBUG is only logged. Not grouped: use it for
@@ -209,6 +216,13 @@ impl OpsAlertService {
     /// open group raises the summary to CRITICAL (the owner already has the
     /// first alert of that failure; the summary carries the escalation).
     ///
+    /// A failure that [opens an outage](AlertableError::opens_outage) is
+    /// counted in it: the next successful delivery sends one recovered message.
+    ///
+    /// The message is [`FailureAlert::format`] of
+    /// [`failure_alert`](OpsAlertService::failure_alert)'s payload, the very
+    /// bytes the durable dispatcher sends for the same payload.
+    ///
     /// Not an `async fn` so that the returned future is `Send` (it can be
     /// spawned) even though `&dyn AlertableError` is not `Sync`: everything
     /// needed from `error` is read before the future is built.
@@ -219,84 +233,85 @@ impl OpsAlertService {
         attempts: Attempts,
         operation: &'a str,
     ) -> impl Future<Output = AlertOutcome> + Send + 'a {
-        let report = ErrorReport {
-            class: error.error_class().into_owned(),
-            text: error.to_string(),
-            security: error.is_security_failure(),
-        };
-        self.report_delivery_error(signal_id, report, attempts, operation)
+        let alert = self.failure_alert(signal_id, error, attempts, operation);
+        self.report_failure(alert)
     }
 
-    async fn report_delivery_error(
+    /// The payload of a failure alert, as
+    /// [`send_signal_delivery_error`](OpsAlertService::send_signal_delivery_error)
+    /// computes it: the error's text (with the configured bot token and API
+    /// URL query values redacted), class, reason, security and outage flags,
+    /// the attempts, and now as the time it occurred. Store it with
+    /// [`AlertPayload::SignalFailure`](crate::AlertPayload::SignalFailure)
+    /// (or `InvalidLine`) for the [durable dispatcher](crate::durable).
+    pub fn failure_alert(
         &self,
         signal_id: &str,
-        error: ErrorReport,
+        error: &dyn AlertableError,
         attempts: Attempts,
         operation: &str,
-    ) -> AlertOutcome {
+    ) -> FailureAlert {
+        let mut alert = FailureAlert::from_error(signal_id, error, attempts, operation, Utc::now());
+        if let Some(telegram) = &self.inner.telegram {
+            alert.error = telegram.redact(&alert.error);
+        }
+        alert
+    }
+
+    async fn report_failure(&self, alert: FailureAlert) -> AlertOutcome {
         let failures = self
             .inner
             .consecutive_failures
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
+        if alert.opens_outage {
+            self.inner.outages.note_failure();
+        }
         let escalate_after = self
             .inner
             .telegram
             .as_ref()
-            .map_or(DEFAULT_ESCALATE_AFTER, |t| t.config.escalate_after());
-        let severity = if error.security || failures >= escalate_after.max(1) {
-            Severity::Critical
-        } else {
-            Severity::Error
-        };
-        let ErrorReport {
-            class: error_class,
-            text: error_text,
-            ..
-        } = error;
+            .map_or(DEFAULT_ESCALATE_AFTER, |t| t.config().escalate_after());
+        let severity = alert.severity(failures, escalate_after);
+        let attempts_text = format!("{}/{}", alert.attempts.made, alert.attempts.allowed);
         let Some(telegram) = self.inner.telegram.as_ref() else {
             log_only(
                 severity,
                 format_args!("signal delivery failed (alert not sent)"),
                 &[
-                    ("signal_id", signal_id),
-                    ("operation", operation),
-                    ("error_class", &error_class),
-                    ("error", &error_text),
-                    (
-                        "attempts",
-                        &format!("{}/{}", attempts.made, attempts.allowed),
-                    ),
+                    ("signal_id", &alert.signal_id),
+                    ("operation", &alert.operation),
+                    ("error_class", &alert.error_class),
+                    ("error", &alert.error),
+                    ("attempts", &attempts_text),
                 ],
             );
             return AlertOutcome::Logged;
         };
-        let error_text = telegram.redact(&error_text);
         let fingerprint = Fingerprint {
-            operation: operation.to_owned(),
-            error_class,
+            operation: alert.operation.clone(),
+            error_class: alert.error_class.clone(),
         };
-        let now = Utc::now();
-        let observed = if telegram.config.cooldown().is_zero() {
+        let observed = if telegram.config().cooldown().is_zero() {
             None
         } else {
             Some(telegram.lock_groups().observe(
                 &fingerprint,
-                signal_id,
+                &alert.signal_id,
                 severity,
-                &error_text,
-                now,
+                &alert.error,
+                alert.occurred_at,
             ))
         };
         if let Some(Observed::Folded { pending }) = observed {
             metrics::counter!(METRIC_FOLDED, "severity" => severity.as_str()).increment(1);
             tracing::warn!(
-                signal_id,
-                operation,
-                error_class = %fingerprint.error_class,
-                error = %error_text,
-                attempts_made = attempts.made,
-                attempts_allowed = attempts.allowed,
+                signal_id = %alert.signal_id,
+                operation = %alert.operation,
+                error_class = %alert.error_class,
+                error = %alert.error,
+                attempts_made = alert.attempts.made,
+                attempts_allowed = alert.attempts.allowed,
                 %severity,
                 pending_in_group = pending,
                 "signal delivery failed; alert folded into the open group's summary"
@@ -306,30 +321,26 @@ impl OpsAlertService {
             };
         }
         if let Some(Observed::Opened { group_id }) = observed {
-            self.schedule_window_end(fingerprint.clone(), group_id, telegram.config.cooldown());
+            self.schedule_window_end(fingerprint, group_id, telegram.config().cooldown());
         }
-        let formatted = format_delivery_alert(&DeliveryAlert {
-            severity,
-            signal_id,
-            operation,
-            error: &error_text,
-            attempts,
-            timestamp: now,
-        });
-        let attempts_text = format!("{}/{}", attempts.made, attempts.allowed);
+        let formatted = alert.format(severity);
         let fields = [
-            ("signal_id", signal_id),
-            ("operation", operation),
-            ("error_class", fingerprint.error_class.as_str()),
-            ("error", error_text.as_str()),
+            ("signal_id", alert.signal_id.as_str()),
+            ("operation", alert.operation.as_str()),
+            ("error_class", alert.error_class.as_str()),
+            ("error", alert.error.as_str()),
             ("attempts", attempts_text.as_str()),
         ];
         self.deliver(telegram, &formatted, severity, &fields).await
     }
 
-    /// A signal was delivered: the consecutive-failure count starts again.
+    /// A signal was delivered: the consecutive-failure count starts again,
+    /// and if failures of the server or the network were alerted since the
+    /// last success, one recovered message goes out (on a task of its own;
+    /// [`flush`](OpsAlertService::flush) waits for it).
     pub fn note_delivery_success(&self) {
         self.inner.consecutive_failures.store(0, Ordering::Relaxed);
+        self.recover();
     }
 
     /// Deliveries failed in a row so far.
@@ -340,12 +351,4 @@ impl OpsAlertService {
     fn telegram_for(&self, severity: Severity) -> Option<&Telegram> {
         self.inner.telegram.as_ref().filter(|_| severity.is_sent())
     }
-}
-
-/// What a delivery alert needs from the caller's error, read up front.
-#[derive(Debug)]
-struct ErrorReport {
-    class: String,
-    text: String,
-    security: bool,
 }

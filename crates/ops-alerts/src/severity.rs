@@ -15,7 +15,12 @@ use std::str::FromStr;
 /// assert_eq!("warning".parse::<Severity>(), Ok(Severity::Warning));
 /// assert!(Severity::Error < Severity::Critical);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Stored (in an [`AlertPayload`](crate::AlertPayload)) by its upper-case name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     /// Diagnostics: logged only, never sent.
     Debug,

@@ -16,7 +16,7 @@ fn level_of(severity: Severity) -> tracing::Level {
 }
 
 /// An alert that is only logged, at its own level, and counted as such.
-pub(super) fn log_only(severity: Severity, message: fmt::Arguments<'_>, fields: &[(&str, &str)]) {
+pub(crate) fn log_only(severity: Severity, message: fmt::Arguments<'_>, fields: &[(&str, &str)]) {
     metrics::counter!(METRIC_LOGGED, "severity" => severity.as_str()).increment(1);
     let mut all = vec![("severity", severity.as_str())];
     all.extend_from_slice(fields);
@@ -25,7 +25,7 @@ pub(super) fn log_only(severity: Severity, message: fmt::Arguments<'_>, fields: 
 
 /// One event at a runtime-chosen level (tracing's macros need a constant one),
 /// with the alert's fields rendered into a single `fields` value.
-pub(super) fn emit(level: tracing::Level, message: fmt::Arguments<'_>, fields: &[(&str, &str)]) {
+pub(crate) fn emit(level: tracing::Level, message: fmt::Arguments<'_>, fields: &[(&str, &str)]) {
     let fields = fields
         .iter()
         .map(|(k, v)| format!("{k}={v:?}"))

@@ -12,17 +12,19 @@ use crate::format::{SummaryAlert, format_summary};
 use crate::grouping::{Closed, Fingerprint};
 use crate::outcome::AlertOutcome;
 use crate::service::METRIC_FAILED;
+use crate::severity::Severity;
 
 impl OpsAlertService {
-    /// Sends every pending group summary now and waits for summaries already
-    /// being sent; call it at shutdown so folded alerts are never lost. Takes at
-    /// most the alert timeout: summaries that do not make it are logged at
-    /// ERROR with their counts and ids.
+    /// Sends every pending group summary now, then any recovered message not
+    /// sent yet, and waits for summaries and recovered messages already being
+    /// sent; call it at shutdown (SIGTERM included) so folded alerts are never
+    /// lost. Takes at most the alert timeout: summaries that do not make it
+    /// are logged at ERROR with their counts and ids.
     pub async fn flush(&self) {
         let Some(telegram) = self.inner.telegram.as_ref() else {
             return;
         };
-        let deadline = Instant::now() + telegram.config.alert_timeout();
+        let deadline = Instant::now() + telegram.config().alert_timeout();
         let closed = telegram.lock_groups().drain();
         for closed in closed {
             if closed.group.folded == 0 {
@@ -39,7 +41,20 @@ impl OpsAlertService {
                 log_unsent_summary(&closed, "flush ran out of time");
             }
         }
-        // Summaries taken by window tasks just before the drain.
+        for recovered in self.inner.outages.take_unsent() {
+            if tokio::time::timeout_at(deadline, self.send_recovered(telegram, &recovered))
+                .await
+                .is_err()
+            {
+                metrics::counter!(METRIC_FAILED, "severity" => Severity::Info.as_str())
+                    .increment(1);
+                tracing::error!(
+                    failed = recovered.failed,
+                    "recovered message not sent (flush ran out of time)"
+                );
+            }
+        }
+        // Summaries and recovered messages taken by tasks before the drain.
         let _ = tokio::time::timeout_at(deadline, async {
             loop {
                 let idle = self.inner.idle.notified();

@@ -51,6 +51,8 @@ pub struct Failure {
     pub class: String,
     pub text: String,
     pub security: bool,
+    /// A failure of the server or the network.
+    pub outage: bool,
 }
 
 impl Failure {
@@ -59,6 +61,15 @@ impl Failure {
             class: class.to_owned(),
             text: text.to_owned(),
             security: false,
+            outage: false,
+        }
+    }
+
+    /// A failure of the server or the network, which opens an outage.
+    pub fn outage(class: &str, text: &str) -> Failure {
+        Failure {
+            outage: true,
+            ..Failure::new(class, text)
         }
     }
 }
@@ -76,6 +87,10 @@ impl AlertableError for Failure {
 
     fn is_security_failure(&self) -> bool {
         self.security
+    }
+
+    fn opens_outage(&self) -> bool {
+        self.outage
     }
 }
 
