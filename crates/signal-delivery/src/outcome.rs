@@ -254,6 +254,14 @@ impl AlertableError for DeliveryError {
     fn is_security_failure(&self) -> bool {
         self.reason == FailureReason::SignatureRejected
     }
+
+    fn opens_outage(&self) -> bool {
+        self.reason.is_outage()
+    }
+
+    fn reason_label(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self.reason.as_str()))
+    }
 }
 
 /// A delivered signal.

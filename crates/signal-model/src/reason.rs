@@ -61,6 +61,27 @@ impl FailureReason {
     }
 }
 
+impl FailureReason {
+    /// True for the failures of the server or the network (every attempt
+    /// failed transiently, or time ran out): they open an outage, which a
+    /// later delivery closes with one "recovered" message. A rejected,
+    /// invalid, conflicting or interrupted signal says nothing about the
+    /// server's health.
+    ///
+    /// ```
+    /// use signal_model::FailureReason;
+    ///
+    /// assert!(FailureReason::Exhausted.is_outage());
+    /// assert!(!FailureReason::Rejected.is_outage());
+    /// ```
+    pub fn is_outage(self) -> bool {
+        matches!(
+            self,
+            FailureReason::Exhausted | FailureReason::Deadline | FailureReason::Budget
+        )
+    }
+}
+
 impl FromStr for FailureReason {
     type Err = ParseFailureReasonError;
 
