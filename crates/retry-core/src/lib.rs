@@ -112,25 +112,30 @@
 //!   on no runtime.
 
 mod backoff;
+mod blocking;
 mod budget;
+mod chain;
 mod classify;
 mod decision;
-mod env;
+mod engine;
 mod error;
 mod jitter;
 mod observer;
 mod policy;
 mod policy_error;
 mod retry;
+mod retryable;
 mod rng;
 mod sleep;
 mod time;
 
 pub use backoff::{Backoff, calculate_backoff_delay};
+pub use blocking::{BlockingRetry, BlockingRetryable};
 pub use budget::{
     MAX_BUDGET_MIN_PER_SECOND, MAX_BUDGET_PERCENT, MAX_BUDGET_WINDOW, MIN_BUDGET_WINDOW,
     RetryBudget,
 };
+pub use chain::{ByClassify, Classifier};
 pub use classify::{Classify, Retryability};
 pub use decision::{BUDGET_DEFERRAL, RetryDecision, decide_after_failure, decide_after_refusal};
 pub use error::{AttemptTimedOut, RetryError, RetryExhaustedError};
@@ -140,12 +145,13 @@ pub use policy::{
     MAX_DURATION_LIMIT, MAX_MULTIPLIER, MAX_RETRIES_LIMIT, MIN_BASE_DELAY, RetryPolicy,
     RetryPolicyBuilder,
 };
-pub use policy_error::{PolicyError, PolicyErrors};
+pub use policy_error::PolicyError;
 pub use retry::{Retry, retry_async, with_retry};
-pub use rng::{RandomSource, SplitMix64};
+pub use retryable::{AsyncRetry, RetryFuture, Retryable};
+pub use rng::{RandomSource, SplitMix64, ThreadRandom};
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;
-pub use sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
+pub use sleep::{AsyncSleeper, DefaultAsyncSleeper, NoAsyncSleeper, Sleeper, ThreadSleeper};
 #[cfg(feature = "tokio")]
 pub use time::TokioClock;
-pub use time::{Clock, ManualClock, SystemClock};
+pub use time::{Clock, DefaultAsyncClock, ManualClock, SystemClock};

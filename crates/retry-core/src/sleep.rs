@@ -39,7 +39,8 @@ impl Sleeper for ThreadSleeper {
 }
 
 /// Waits for a delay without blocking (the async retry loop). Any runtime's
-/// timer fits; closures returning a future are sleepers:
+/// timer fits; closures and functions returning a future are sleepers, so
+/// `tokio::time::sleep` is one as it is:
 ///
 /// ```
 /// use std::time::Duration;
@@ -47,32 +48,80 @@ impl Sleeper for ThreadSleeper {
 ///
 /// fn assert_sleeper(_: &impl AsyncSleeper) {}
 /// assert_sleeper(&|_d: Duration| std::future::ready(()));
+/// assert_sleeper(&tokio::time::sleep);
 /// ```
 ///
-/// The future must be `Send` so that retry loops can run in spawned tasks.
+/// The future is a named associated type (as in backon's `Sleeper`), so a
+/// retry future can hold it without boxing; it is `Send` when the sleeper's
+/// future is, and so is the retry future.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an async sleeper",
+    label = "no sleeper for the async retry",
+    note = "an async retry needs a timer: call `.sleep(..)` with one (any `Fn(Duration) -> impl Future<Output = ()>`, e.g. `tokio::time::sleep`), or enable retry-core's `tokio` feature, which makes tokio's the default"
+)]
 pub trait AsyncSleeper {
+    /// The future returned by [`sleep`](Self::sleep).
+    type Sleep: Future<Output = ()>;
+
     /// Completes after `delay`.
-    fn sleep(&self, delay: Duration) -> impl Future<Output = ()> + Send;
+    fn sleep(&self, delay: Duration) -> Self::Sleep;
 }
 
 impl<F, Fut> AsyncSleeper for F
 where
     F: Fn(Duration) -> Fut,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = ()>,
 {
-    fn sleep(&self, delay: Duration) -> impl Future<Output = ()> + Send {
+    type Sleep = Fut;
+
+    fn sleep(&self, delay: Duration) -> Fut {
         self(delay)
     }
 }
 
-/// `tokio::time::sleep`, which follows tokio's paused test clock.
+/// `tokio::time::sleep`, which follows tokio's paused test clock. The
+/// default sleeper of [`Retryable`](crate::Retryable) with the `tokio` feature.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokioSleeper;
 
 #[cfg(feature = "tokio")]
 impl AsyncSleeper for TokioSleeper {
-    fn sleep(&self, delay: Duration) -> impl Future<Output = ()> + Send {
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep(&self, delay: Duration) -> tokio::time::Sleep {
         tokio::time::sleep(delay)
     }
 }
+
+/// The async sleeper in force when none was given: tokio's with the
+/// `tokio` feature, otherwise [`NoAsyncSleeper`], which does not compile
+/// when awaited (so a missing sleeper is a compile error, not a panic).
+#[cfg(feature = "tokio")]
+pub type DefaultAsyncSleeper = TokioSleeper;
+/// The async sleeper in force when none was given: tokio's with the
+/// `tokio` feature, otherwise [`NoAsyncSleeper`], which does not compile
+/// when awaited (so a missing sleeper is a compile error, not a panic).
+#[cfg(not(feature = "tokio"))]
+pub type DefaultAsyncSleeper = NoAsyncSleeper;
+
+/// A placeholder that is not an [`AsyncSleeper`]: the default of an async
+/// retry built without the `tokio` feature. Awaiting such a retry without
+/// calling `.sleep(..)` fails to compile with a message saying so.
+///
+/// ```compile_fail
+/// use retry_core::{NoAsyncSleeper, Retryable, RetryPolicy};
+///
+/// # #[derive(Debug)] struct Busy;
+/// # impl retry_core::Classify for Busy {
+/// #     fn retryability(&self) -> retry_core::Retryability { retry_core::Retryability::Transient }
+/// # }
+/// async fn fetch() -> Result<u32, Busy> { Ok(1) }
+/// async fn run() {
+///     // Naming the placeholder forces the error with or without the feature.
+///     let _ = fetch.retry(RetryPolicy::default()).sleep(NoAsyncSleeper).await;
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoAsyncSleeper;

@@ -98,9 +98,20 @@ impl Clock for ManualClock {
 ///
 /// Follows tokio's paused test clock (`#[tokio::test(start_paused = true)]`),
 /// which [`SystemClock`] does not, so deadline tests run in virtual time.
+/// The default clock of [`Retryable`](crate::Retryable) with the `tokio` feature.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokioClock;
+
+/// The clock of an async retry when none was given: [`TokioClock`] with the
+/// `tokio` feature (it follows tokio's paused clock), otherwise [`SystemClock`].
+#[cfg(feature = "tokio")]
+pub type DefaultAsyncClock = TokioClock;
+/// The clock of an async retry when none was given: `TokioClock` with the
+/// `tokio` feature (it follows tokio's paused clock), otherwise [`SystemClock`].
+#[cfg(not(feature = "tokio"))]
+pub type DefaultAsyncClock = SystemClock;
 
 #[cfg(feature = "tokio")]
 impl Clock for TokioClock {
