@@ -62,7 +62,6 @@ pub(crate) enum Next<E> {
 /// One running loop: the policy's backoff, the deadline's start, the
 /// attempt count and the budget handle.
 pub(crate) struct Engine<C, R, B, O, H> {
-    policy: RetryPolicy,
     backoff: Backoff<R>,
     clock: C,
     budget: Option<B>,
@@ -84,6 +83,7 @@ where
     O: AsRef<str>,
 {
     /// Starts the deadline now and deposits the first attempt in the budget.
+    #[inline]
     pub(crate) fn start(
         policy: RetryPolicy,
         rng: R,
@@ -97,8 +97,7 @@ where
             budget.borrow().deposit(started);
         }
         Engine {
-            policy,
-            backoff: policy.backoff(rng),
+            backoff: Backoff::new(policy, rng),
             clock,
             budget,
             operation,
@@ -114,16 +113,21 @@ where
         self.attempt
     }
 
+    #[inline]
     fn elapsed(&self) -> Duration {
         self.clock.now().saturating_duration_since(self.started)
     }
 
     /// Time left before the deadline.
     pub(crate) fn remaining(&self) -> Duration {
-        self.policy.max_elapsed().saturating_sub(self.elapsed())
+        self.backoff
+            .policy()
+            .max_elapsed()
+            .saturating_sub(self.elapsed())
     }
 
     /// The attempt failed with `error`: wait and retry, or give up.
+    #[inline]
     pub(crate) fn failed<E>(&mut self, error: E) -> Next<E>
     where
         H: Hooks<E>,
@@ -131,21 +135,21 @@ where
         let retryability = self.hooks.retryability(&error);
         let elapsed = self.elapsed();
         let (backoff, hooks) = (&mut self.backoff, &mut self.hooks);
+        let policy = *backoff.policy();
         let mut adjusted = false;
         // Always draw from the backoff when the decision needs a delay, hint
         // or not, so that a hint does not shift which delay the following
         // retries get.
-        let decision =
-            decide_after_failure(&self.policy, self.attempt, elapsed, retryability, || {
-                let computed = backoff.next()?;
-                Some(match hooks.adjust(&error, computed) {
-                    Some(hint) => {
-                        adjusted = true;
-                        hint.max(computed)
-                    }
-                    None => computed,
-                })
-            });
+        let decision = decide_after_failure(&policy, self.attempt, elapsed, retryability, || {
+            let computed = backoff.next()?;
+            Some(match hooks.adjust(&error, computed) {
+                Some(hint) => {
+                    adjusted = true;
+                    hint.max(computed)
+                }
+                None => computed,
+            })
+        });
         let delay = match decision {
             RetryDecision::RetryAfter(delay) => delay,
             RetryDecision::GiveUp(reason) => return self.give_up(reason, elapsed, error),
@@ -174,6 +178,7 @@ where
 
     /// A wait is over: the next attempt goes if the budget (if any) allows
     /// it; otherwise it is deferred, or given up at the deadline.
+    #[inline]
     pub(crate) fn waited<E>(&mut self, error: E) -> Next<E>
     where
         H: Hooks<E>,
@@ -186,7 +191,8 @@ where
             return self.admit();
         }
         let elapsed = now.saturating_duration_since(self.started);
-        let delay = match decide_after_refusal(&self.policy, elapsed, self.backoff.rng_mut()) {
+        let policy = *self.backoff.policy();
+        let delay = match decide_after_refusal(&policy, elapsed, self.backoff.rng_mut()) {
             RetryDecision::RetryAfter(delay) => delay,
             RetryDecision::GiveUp(reason) => return self.give_up(reason, elapsed, error),
         };
@@ -212,6 +218,7 @@ where
         Next::Wait(delay, error)
     }
 
+    #[inline]
     fn admit<E>(&mut self) -> Next<E> {
         self.attempt = self.attempt.saturating_add(1);
         self.deferrals = 0;
@@ -247,6 +254,7 @@ where
     }
 
     /// The blocking loop: `op` gets the attempt number, `sleeper` blocks.
+    #[inline]
     pub(crate) fn run_blocking<T, E>(
         mut self,
         sleeper: &impl Sleeper,

@@ -17,6 +17,7 @@ pub trait RandomSource {
     /// A uniformly distributed value in `[0, 1)`, built from the top 53 bits
     /// of [`next_u64`](RandomSource::next_u64) (all an `f64` mantissa can hold,
     /// so every value is equally likely and 1.0 is never returned).
+    #[inline]
     fn next_f64(&mut self) -> f64 {
         const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
         (self.next_u64() >> 11) as f64 * SCALE
@@ -68,6 +69,7 @@ impl SplitMix64 {
 }
 
 impl RandomSource for SplitMix64 {
+    #[inline]
     fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         mix(self.state)
@@ -105,6 +107,7 @@ const fn mix(mut z: u64) -> u64 {
 pub struct ThreadRandom;
 
 impl RandomSource for ThreadRandom {
+    #[inline]
     fn next_u64(&mut self) -> u64 {
         thread_local! {
             static STATE: Cell<u64> = Cell::new(SplitMix64::from_entropy().state);

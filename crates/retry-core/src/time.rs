@@ -11,6 +11,7 @@ pub trait Clock {
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
+    #[inline]
     fn now(&self) -> Instant {
         (**self).now()
     }
@@ -21,6 +22,7 @@ impl<C: Clock + ?Sized> Clock for &C {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }
