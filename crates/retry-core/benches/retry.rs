@@ -16,7 +16,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backoff::backoff::Backoff as _;
 use backon::{BackoffBuilder as _, ExponentialBuilder};
@@ -146,6 +146,20 @@ fn retry_loop(c: &mut Criterion) {
         b.iter(|| {
             backon::BlockingRetryable::retry(flaky(), black_box(&builder))
                 .sleep(|_delay: Duration| {})
+                .call()
+        })
+    });
+    // Like for like: backon given the wall-clock deadline that retry-core
+    // keeps (`max_elapsed`), the way a backon user adds one to a blocking
+    // retry (which has no `adjust`): the start read once, and `when` reading
+    // the clock at every failure. The same clock reads as retry-core's.
+    group.bench_function("backon-with-deadline", |b| {
+        let max_elapsed = policy.max_elapsed();
+        b.iter(|| {
+            let start = Instant::now();
+            backon::BlockingRetryable::retry(flaky(), black_box(&builder))
+                .sleep(|_delay: Duration| {})
+                .when(|_| start.elapsed() < black_box(max_elapsed))
                 .call()
         })
     });

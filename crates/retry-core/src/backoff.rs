@@ -72,11 +72,6 @@ impl<R> Backoff<R> {
         }
     }
 
-    /// The policy the delays come from.
-    pub(crate) fn policy(&self) -> &RetryPolicy {
-        &self.policy
-    }
-
     /// The generator jitter is drawn from, for the loop's other random
     /// waits (budget deferrals), so one seed makes a whole run repeatable.
     pub(crate) fn rng_mut(&mut self) -> &mut R {
@@ -147,8 +142,7 @@ impl Limits {
     /// that jitter-off schedules match it exactly.
     #[inline]
     fn nominal(&self, policy: &RetryPolicy, retry: u32) -> f64 {
-        let exponent = i32::try_from(retry).unwrap_or(i32::MAX);
-        (self.base * policy.backoff_multiplier().powi(exponent)).min(self.cap)
+        (self.base * powi(policy.backoff_multiplier(), retry)).min(self.cap)
     }
 }
 
@@ -182,14 +176,30 @@ fn nanos(d: Duration) -> f64 {
     d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos())
 }
 
-/// Truncating, saturating conversion; NaN and negatives become 0.
+/// Truncating, saturating conversion: NaN and negatives become 0, values
+/// past `u64::MAX` become `u64::MAX` (what `as` does for floats).
 #[inline]
 fn to_u64(nanos: f64) -> u64 {
-    // `as` saturates and maps NaN to 0; spelled out so the intent is visible.
-    if nanos.is_nan() || nanos <= 0.0 {
-        0
-    } else {
-        nanos as u64
+    nanos as u64
+}
+
+/// `base^exponent` by squaring, the algorithm of compiler-rt's `__powidf2`
+/// (which `f64::powi` calls), written out so that it inlines into the loop:
+/// the same multiplications in the same order, so the same results. At most
+/// 32 squarings; `base >= 1`, so the result only grows (to infinity at worst,
+/// which the cap then bounds).
+#[inline]
+fn powi(mut base: f64, mut exponent: u32) -> f64 {
+    let mut result = 1.0;
+    loop {
+        if exponent & 1 == 1 {
+            result *= base;
+        }
+        exponent /= 2;
+        if exponent == 0 {
+            return result;
+        }
+        base *= base;
     }
 }
 
@@ -204,6 +214,21 @@ mod tests {
 
     fn secs(delays: impl Iterator<Item = Duration>) -> Vec<f64> {
         delays.map(|d| d.as_secs_f64()).collect()
+    }
+
+    #[test]
+    fn powi_gives_the_standard_library_s_results() {
+        for base in [1.0, 1.000_000_1, 1.1, 1.5, 2.0, 2.5, 3.0, 7.3, 10.0] {
+            for exponent in (0..70).chain([1000, 100_000, u32::MAX >> 1]) {
+                let want = f64::powi(base, i32::try_from(exponent).unwrap());
+                assert_eq!(
+                    powi(base, exponent).to_bits(),
+                    want.to_bits(),
+                    "{base}^{exponent}"
+                );
+            }
+        }
+        assert_eq!(powi(2.0, u32::MAX), f64::INFINITY);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub(crate) enum Next<E> {
 /// One running loop: the policy's backoff, the deadline's start, the
 /// attempt count and the budget handle.
 pub(crate) struct Engine<C, R, B, O, H> {
+    policy: RetryPolicy,
     backoff: Backoff<R>,
     clock: C,
     budget: Option<B>,
@@ -97,6 +98,7 @@ where
             budget.borrow().deposit(started);
         }
         Engine {
+            policy,
             backoff: Backoff::new(policy, rng),
             clock,
             budget,
@@ -120,10 +122,7 @@ where
 
     /// Time left before the deadline.
     pub(crate) fn remaining(&self) -> Duration {
-        self.backoff
-            .policy()
-            .max_elapsed()
-            .saturating_sub(self.elapsed())
+        self.policy.max_elapsed().saturating_sub(self.elapsed())
     }
 
     /// The attempt failed with `error`: wait and retry, or give up.
@@ -134,13 +133,12 @@ where
     {
         let retryability = self.hooks.retryability(&error);
         let elapsed = self.elapsed();
-        let (backoff, hooks) = (&mut self.backoff, &mut self.hooks);
-        let policy = *backoff.policy();
+        let (policy, backoff, hooks) = (&self.policy, &mut self.backoff, &mut self.hooks);
         let mut adjusted = false;
         // Always draw from the backoff when the decision needs a delay, hint
         // or not, so that a hint does not shift which delay the following
         // retries get.
-        let decision = decide_after_failure(&policy, self.attempt, elapsed, retryability, || {
+        let decision = decide_after_failure(policy, self.attempt, elapsed, retryability, || {
             let computed = backoff.next()?;
             Some(match hooks.adjust(&error, computed) {
                 Some(hint) => {
@@ -191,8 +189,7 @@ where
             return self.admit();
         }
         let elapsed = now.saturating_duration_since(self.started);
-        let policy = *self.backoff.policy();
-        let delay = match decide_after_refusal(&policy, elapsed, self.backoff.rng_mut()) {
+        let delay = match decide_after_refusal(&self.policy, elapsed, self.backoff.rng_mut()) {
             RetryDecision::RetryAfter(delay) => delay,
             RetryDecision::GiveUp(reason) => return self.give_up(reason, elapsed, error),
         };
