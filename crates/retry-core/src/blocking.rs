@@ -325,18 +325,7 @@ impl<F, T, E, K, N, A, S, C, B, O, R> BlockingRetry<F, T, E, K, N, A, S, C, B, O
     }
 }
 
-impl<F, T, E, K, N, A, S, C, B, O, R> BlockingRetry<F, T, E, K, N, A, S, C, B, O, R>
-where
-    F: FnMut() -> Result<T, E>,
-    K: Classifier<E>,
-    N: FnMut(&E, Duration),
-    A: FnMut(&E, Duration) -> Option<Duration>,
-    S: Sleeper,
-    C: Clock,
-    B: Borrow<RetryBudget>,
-    O: AsRef<str>,
-    R: RandomSource,
-{
+impl<F, T, E, K, N, A, S, C, B, O, R> BlockingRetry<F, T, E, K, N, A, S, C, B, O, R> {
     /// Runs the loop: the operation's value, or the [`RetryError`] that
     /// ended it. The deadline starts here.
     ///
@@ -345,7 +334,21 @@ where
     /// attempts used up, the deadline, or the budget held the retry back
     /// until the deadline. It keeps the last error
     /// ([`into_last_error`](RetryError::into_last_error) for backon's shape).
-    pub fn call(self) -> Result<T, RetryError<E>> {
+    // The bounds are on the method, not the impl, so that a missing one is
+    // reported with its own message (an error without `Classify` and no
+    // `when`, say) rather than as "method not found".
+    pub fn call(self) -> Result<T, RetryError<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        K: Classifier<E>,
+        N: FnMut(&E, Duration),
+        A: FnMut(&E, Duration) -> Option<Duration>,
+        S: Sleeper,
+        C: Clock,
+        B: Borrow<RetryBudget>,
+        O: AsRef<str>,
+        R: RandomSource,
+    {
         let mut op = self.op;
         self.setup.start().run_blocking(&self.sleeper, |_| op())
     }
@@ -355,6 +358,6 @@ impl<F, T, E, K, N, A, S, C: fmt::Debug, B: Borrow<RetryBudget>, O: AsRef<str>, 
     for BlockingRetry<F, T, E, K, N, A, S, C, B, O, R>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.setup.debug("BlockingRetry", f)
+        self.setup.debug("BlockingRetry", "not run", f)
     }
 }

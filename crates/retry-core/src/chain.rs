@@ -236,12 +236,13 @@ where
     O: AsRef<str>,
 {
     /// The settings worth showing (closures have no `Debug`).
-    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    pub(crate) fn debug(&self, name: &str, step: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
             .field("policy", &self.policy)
             .field("operation", &self.operation.as_ref())
             .field("budget", &self.budget.as_ref().map(Borrow::borrow))
             .field("clock", &self.clock)
+            .field("step", &step)
             .finish_non_exhaustive()
     }
 }

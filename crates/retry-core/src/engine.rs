@@ -1,6 +1,6 @@
 //! The retry loop's state between attempts, shared by every driver
 //! ([`crate::Retry`]'s `run_*`, [`crate::BlockingRetry::call`] and the
-//! [`crate::RetryFuture`]), so all of them give up for the same reasons at
+//! [`crate::AsyncRetry`]'s `poll`), so all of them give up for the same reasons at
 //! the same points. The rules themselves are [`decide_after_failure`] and
 //! [`decide_after_refusal`]; this file only keeps the state they need.
 

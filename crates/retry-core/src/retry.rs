@@ -20,7 +20,7 @@ use crate::time::{Clock, SystemClock};
 /// One retry loop, configured with chainable calls and consumed by a `run_*`.
 ///
 /// For each failed attempt, in this order (the rules of
-/// [`decide_after_failure`], which persisted schedules use too):
+/// [`decide_after_failure`](crate::decide_after_failure), which persisted schedules use too):
 ///
 /// 1. A [`Permanent`](Retryability::Permanent) error ends the loop at once.
 /// 2. If that was attempt `max_attempts`, the loop ends: [`RetryError::Exhausted`].
@@ -35,7 +35,7 @@ use crate::time::{Clock, SystemClock};
 /// attempt and withdraws right before each retry. When the budget refuses,
 /// the retry is *deferred*: the observer's
 /// [`on_defer`](RetryObserver::on_defer) hears of it, the loop sleeps for
-/// the deferral ([`decide_after_refusal`]: 0.5 s to 1.5 s, never past
+/// the deferral ([`decide_after_refusal`](crate::decide_after_refusal): 0.5 s to 1.5 s, never past
 /// `max_elapsed`) and asks again. A deferral is not an attempt: the
 /// operation is not called and the attempt count does not move. Only if the
 /// deadline comes while the budget still refuses does the loop end, with

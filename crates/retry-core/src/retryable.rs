@@ -1,13 +1,15 @@
 //! `op.retry(policy)…await` for async operations, in backon's shape.
 //!
-//! The chain ([`AsyncRetry`]) is turned into a [`RetryFuture`] when
-//! awaited (`IntoFuture`). The future is written by hand rather than as an
-//! `async fn`, so that it has a name (a spawned or stored retry needs one)
-//! and holds the attempt and the sleep without boxing them.
+//! The chain ([`AsyncRetry`]) is itself the future, as backon's `Retry` is:
+//! awaited directly, or spawned as it is. It is written by hand rather than
+//! as an `async fn` so that it has a name (a stored retry needs one) and
+//! holds the attempt and the sleep without boxing them; and so that a
+//! missing sleeper is reported as such (an `IntoFuture` whose bounds fail
+//! is reported as "not a future").
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -21,7 +23,7 @@ use crate::engine::{Engine, Next};
 use crate::error::RetryError;
 use crate::policy::RetryPolicy;
 use crate::rng::{RandomSource, ThreadRandom};
-use crate::sleep::{AsyncSleeper, DefaultAsyncSleeper};
+use crate::sleep::{AsyncSleeper, DefaultAsyncSleeper, MaybeAsyncSleeper};
 use crate::time::{Clock, DefaultAsyncClock};
 
 /// Adds `.retry(policy)` to every `FnMut() -> impl Future<Output = Result<T, E>>`:
@@ -58,8 +60,7 @@ use crate::time::{Clock, DefaultAsyncClock};
 ///         .retry(policy)
 ///         .sleep(tokio::time::sleep)
 ///         .when(|_| true)
-///         .context("fetch_quote")
-///         .into_future(),
+///         .context("fetch_quote"),
 /// );
 /// assert_eq!(task.await??, 42);
 /// # Ok(())
@@ -76,50 +77,88 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     fn retry(self, policy: impl Into<RetryPolicy>) -> AsyncRetry<Self, Fut, T, E> {
-        AsyncRetry {
-            op: self,
-            sleeper: DefaultAsyncSleeper::default(),
-            setup: DefaultSetup::new(
+        AsyncRetry::new(
+            self,
+            DefaultAsyncSleeper::default(),
+            DefaultSetup::new(
                 policy.into(),
                 DefaultAsyncClock::default(),
                 std::any::type_name::<F>(),
             ),
-            _output: PhantomData,
-        }
+        )
     }
 }
 
-/// An async retry chain, made by [`Retryable::retry`]; `.await` it (or
-/// [`into_future`](IntoFuture::into_future) it, to spawn or store it).
-///
-/// The guarantees are those of [`Retry`](crate::Retry): the cap holds
-/// after jitter, no sleep ends past the deadline, a budget refusal defers
-/// the retry, and giving up returns a [`RetryError`] with the attempts, the
-/// last error and the operation name. The future is `Send` when the
-/// operation, its futures, the hooks, the sleeper's futures and the clock are.
-#[must_use = "a retry chain does nothing until it is awaited"]
-pub struct AsyncRetry<
-    F,
-    Fut,
-    T,
-    E,
-    K = ByClassify,
-    N = fn(&E, Duration),
-    A = fn(&E, Duration) -> Option<Duration>,
-    S = DefaultAsyncSleeper,
-    C = DefaultAsyncClock,
-    B = &'static RetryBudget,
-    O = &'static str,
-    R = ThreadRandom,
-> {
-    op: F,
-    sleeper: S,
-    setup: Setup<K, N, A, C, B, O, R>,
-    _output: PhantomData<fn() -> (Fut, T, E)>,
+pin_project! {
+    /// What an attempt in progress is doing.
+    #[project = StepProj]
+    #[project_replace = StepOwned]
+    enum Step<Fut, Sleep, E> {
+        Idle,
+        Attempt { #[pin] attempt: Fut },
+        Sleep { #[pin] sleep: Sleep, error: E },
+        Done,
+    }
 }
 
-impl<F, Fut, T, E, K, N, A, S, C, B, O, R> AsyncRetry<F, Fut, T, E, K, N, A, S, C, B, O, R> {
-    /// The same chain with one setting changed.
+pin_project! {
+    /// An async retry chain, made by [`Retryable::retry`], and the future
+    /// that runs it: `.await` it, or spawn it as it is.
+    ///
+    /// The guarantees are those of [`Retry`](crate::Retry): the cap holds
+    /// after jitter, no sleep ends past the deadline, a budget refusal
+    /// defers the retry, and giving up returns a [`RetryError`] with the
+    /// attempts, the last error and the operation name. The deadline starts,
+    /// and the budget deposit is made, at the first poll. The future is
+    /// `Send` when the operation, its futures, the hooks, the sleeper's
+    /// futures and the clock are. Polled again after it completed, it stays
+    /// pending (and runs nothing).
+    #[must_use = "a retry does nothing until it is awaited"]
+    pub struct AsyncRetry<
+        F,
+        Fut,
+        T,
+        E,
+        K = ByClassify,
+        N = fn(&E, Duration),
+        A = fn(&E, Duration) -> Option<Duration>,
+        S = DefaultAsyncSleeper,
+        C = DefaultAsyncClock,
+        B = &'static RetryBudget,
+        O = &'static str,
+        R = ThreadRandom,
+    >
+    where
+        S: MaybeAsyncSleeper,
+    {
+        op: F,
+        sleeper: S,
+        setup: Option<Setup<K, N, A, C, B, O, R>>,
+        engine: Option<Engine<C, R, B, O, ChainHooks<K, N, A>>>,
+        #[pin]
+        step: Step<Fut, S::Sleep, E>,
+        _output: PhantomData<fn() -> T>,
+    }
+}
+
+impl<F, Fut, T, E, K, N, A, S, C, B, O, R> AsyncRetry<F, Fut, T, E, K, N, A, S, C, B, O, R>
+where
+    S: MaybeAsyncSleeper,
+{
+    fn new(op: F, sleeper: S, setup: Setup<K, N, A, C, B, O, R>) -> Self {
+        AsyncRetry {
+            op,
+            sleeper,
+            setup: Some(setup),
+            engine: None,
+            step: Step::Idle,
+            _output: PhantomData,
+        }
+    }
+
+    /// The same chain with one setting changed. Chain methods take the
+    /// chain by value, so they run before the first poll: no loop has
+    /// started that could be lost.
     fn map<K2, N2, A2, C2, B2, O2, R2>(
         self,
         change: impl FnOnce(Setup<K, N, A, C, B, O, R>) -> Setup<K2, N2, A2, C2, B2, O2, R2>,
@@ -127,7 +166,9 @@ impl<F, Fut, T, E, K, N, A, S, C, B, O, R> AsyncRetry<F, Fut, T, E, K, N, A, S, 
         AsyncRetry {
             op: self.op,
             sleeper: self.sleeper,
-            setup: change(self.setup),
+            setup: self.setup.map(change),
+            engine: None,
+            step: Step::Idle,
             _output: PhantomData,
         }
     }
@@ -253,6 +294,8 @@ impl<F, Fut, T, E, K, N, A, S, C, B, O, R> AsyncRetry<F, Fut, T, E, K, N, A, S, 
             op: self.op,
             sleeper,
             setup: self.setup,
+            engine: None,
+            step: Step::Idle,
             _output: PhantomData,
         }
     }
@@ -275,7 +318,6 @@ impl<F, Fut, T, E, K, N, A, S, C, B, O, R> AsyncRetry<F, Fut, T, E, K, N, A, S, 
     ///         .sleep(tokio::time::sleep)
     ///         .when(|_| true)
     ///         .budget(Arc::clone(&budget))
-    ///         .into_future(),
     /// );
     /// assert_eq!(task.await.unwrap().unwrap_err().attempts(), 6);
     /// # }
@@ -370,78 +412,8 @@ impl<F, Fut, T, E, K, N, A, S, C, B, O, R> AsyncRetry<F, Fut, T, E, K, N, A, S, 
     }
 }
 
-impl<F, Fut, T, E, K, N, A, S, C, B, O, R> IntoFuture
-    for AsyncRetry<F, Fut, T, E, K, N, A, S, C, B, O, R>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    K: Classifier<E>,
-    N: FnMut(&E, Duration),
-    A: FnMut(&E, Duration) -> Option<Duration>,
-    S: AsyncSleeper,
-    C: Clock,
-    B: Borrow<RetryBudget>,
-    O: AsRef<str>,
-    R: RandomSource,
-{
-    type Output = Result<T, RetryError<E>>;
-    type IntoFuture = RetryFuture<F, Fut, T, E, K, N, A, S, C, B, O, R>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        RetryFuture {
-            op: self.op,
-            sleeper: self.sleeper,
-            setup: Some(self.setup),
-            engine: None,
-            step: Step::Idle,
-            _output: PhantomData,
-        }
-    }
-}
-
-impl<F, Fut, T, E, K, N, A, S, C: fmt::Debug, B: Borrow<RetryBudget>, O: AsRef<str>, R> fmt::Debug
-    for AsyncRetry<F, Fut, T, E, K, N, A, S, C, B, O, R>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.setup.debug("AsyncRetry", f)
-    }
-}
-
-pin_project! {
-    /// What an attempt in progress is doing.
-    #[project = StepProj]
-    #[project_replace = StepOwned]
-    enum Step<Fut, Sleep, E> {
-        Idle,
-        Attempt { #[pin] attempt: Fut },
-        Sleep { #[pin] sleep: Sleep, error: E },
-        Done,
-    }
-}
-
-pin_project! {
-    /// The future of an [`AsyncRetry`]: the operation's value, or the
-    /// [`RetryError`] that ended the loop.
-    ///
-    /// The deadline starts, and the budget deposit is made, at the first
-    /// poll. Polled again after it completed, it stays pending.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct RetryFuture<F, Fut, T, E, K, N, A, S, C, B, O, R>
-    where
-        S: AsyncSleeper,
-    {
-        op: F,
-        sleeper: S,
-        setup: Option<Setup<K, N, A, C, B, O, R>>,
-        engine: Option<Engine<C, R, B, O, ChainHooks<K, N, A>>>,
-        #[pin]
-        step: Step<Fut, S::Sleep, E>,
-        _output: PhantomData<fn() -> T>,
-    }
-}
-
 impl<F, Fut, T, E, K, N, A, S, C, B, O, R> Future
-    for RetryFuture<F, Fut, T, E, K, N, A, S, C, B, O, R>
+    for AsyncRetry<F, Fut, T, E, K, N, A, S, C, B, O, R>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -504,9 +476,12 @@ where
 }
 
 impl<F, Fut, T, E, K, N, A, S, C, B, O, R> fmt::Debug
-    for RetryFuture<F, Fut, T, E, K, N, A, S, C, B, O, R>
+    for AsyncRetry<F, Fut, T, E, K, N, A, S, C, B, O, R>
 where
-    S: AsyncSleeper,
+    S: MaybeAsyncSleeper,
+    C: fmt::Debug,
+    B: Borrow<RetryBudget>,
+    O: AsRef<str>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let step = match self.step {
@@ -515,8 +490,12 @@ where
             Step::Sleep { .. } => "sleep",
             Step::Done => "done",
         };
-        f.debug_struct("RetryFuture")
-            .field("step", &step)
-            .finish_non_exhaustive()
+        match &self.setup {
+            Some(setup) => setup.debug("AsyncRetry", step, f),
+            None => f
+                .debug_struct("AsyncRetry")
+                .field("step", &step)
+                .finish_non_exhaustive(),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Injected sleeping: the loop says how long, the caller decides how.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 /// Blocks the current thread for a delay (the sync retry loop).
@@ -108,20 +109,61 @@ pub type DefaultAsyncSleeper = NoAsyncSleeper;
 
 /// A placeholder that is not an [`AsyncSleeper`]: the default of an async
 /// retry built without the `tokio` feature. Awaiting such a retry without
-/// calling `.sleep(..)` fails to compile with a message saying so.
+/// calling `.sleep(..)` fails to compile, with [`AsyncSleeper`]'s message
+/// saying what to do; with the feature, tokio's timer is the default and
+/// the same code compiles:
 ///
-/// ```compile_fail
-/// use retry_core::{NoAsyncSleeper, Retryable, RetryPolicy};
+#[cfg_attr(not(feature = "tokio"), doc = "```compile_fail")]
+#[cfg_attr(feature = "tokio", doc = "```")]
+/// use retry_core::{Retryable, RetryPolicy};
 ///
-/// # #[derive(Debug)] struct Busy;
-/// # impl retry_core::Classify for Busy {
-/// #     fn retryability(&self) -> retry_core::Retryability { retry_core::Retryability::Transient }
-/// # }
-/// async fn fetch() -> Result<u32, Busy> { Ok(1) }
+/// async fn fetch() -> Result<u32, std::io::Error> {
+///     Ok(1)
+/// }
 /// async fn run() {
-///     // Naming the placeholder forces the error with or without the feature.
-///     let _ = fetch.retry(RetryPolicy::default()).sleep(NoAsyncSleeper).await;
+///     let _ = fetch.retry(RetryPolicy::default()).when(|_| true).await;
 /// }
 /// ```
+///
+/// (The parameter is always `()`: it only lets the impl below carry a bound
+/// that nothing meets, which is how the compiler is made to print that
+/// message.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NoAsyncSleeper;
+pub struct NoAsyncSleeper<T = ()>(PhantomData<T>);
+
+/// Implemented by nothing: the unmet bound that makes awaiting an async
+/// retry without a sleeper fail with a message saying what to do.
+#[diagnostic::on_unimplemented(
+    message = "this async retry has no sleeper: call `.sleep(..)`, e.g. `.sleep(tokio::time::sleep)`, or enable retry-core's `tokio` feature",
+    label = "no sleeper given, and the `tokio` feature is off",
+    note = "any `Fn(Duration) -> impl Future<Output = ()>` is a sleeper; with the `tokio` feature, tokio's timer is the default"
+)]
+#[doc(hidden)]
+pub trait SleeperRequired {}
+
+impl<T: SleeperRequired> AsyncSleeper for NoAsyncSleeper<T> {
+    type Sleep = std::future::Ready<()>;
+
+    fn sleep(&self, _delay: Duration) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+/// What an [`AsyncRetry`](crate::AsyncRetry) may hold as its sleeper
+/// before it is awaited: an [`AsyncSleeper`], or the [`NoAsyncSleeper`]
+/// placeholder (which names the sleep future type, but is not a sleeper, so
+/// awaiting fails to compile with the message of [`AsyncSleeper`]).
+/// Implemented for exactly those; not to be implemented elsewhere.
+#[doc(hidden)]
+pub trait MaybeAsyncSleeper {
+    /// The sleep future held between attempts.
+    type Sleep: Future<Output = ()>;
+}
+
+impl<S: AsyncSleeper> MaybeAsyncSleeper for S {
+    type Sleep = S::Sleep;
+}
+
+impl MaybeAsyncSleeper for NoAsyncSleeper<()> {
+    type Sleep = std::future::Ready<()>;
+}

@@ -82,6 +82,8 @@ fn when_makes_a_foreign_error_retryable_without_classify() {
         ErrorKind::NotFound,
     ]);
     let slept = RefCell::new(Vec::new());
+    // A reference is accepted too (backon's habit); clippy prefers the copy.
+    #[allow(clippy::needless_borrows_for_generic_args)]
     let error = (|| Err::<(), _>(Error::from(kinds.borrow_mut().remove(0))))
         .retry(&policy)
         .when(|e: &Error| matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted))
@@ -238,7 +240,7 @@ fn a_hint_from_adjust_wins_over_a_shorter_backoff_is_not_capped_and_respects_the
 fn a_classify_hint_still_counts_and_the_longer_of_two_hints_wins() {
     let clock = ManualClock::new();
     let calls = Cell::new(0);
-    let _ = (|| {
+    (|| {
         calls.set(calls.get() + 1);
         if calls.get() == 1 {
             Err(Flaky::Hint(secs(20)))

@@ -2,7 +2,6 @@
 //! `Retry`'s guarantees, and a future that can be spawned with an owned policy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::future::IntoFuture;
 use std::io::{Error, ErrorKind};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -173,8 +172,7 @@ async fn a_spawned_retry_owns_its_policy_budget_and_name() {
         .sleep(tokio::time::sleep)
         .clock(TokioNow)
         .budget(Arc::clone(&budget))
-        .context(format!("signal {signal}"))
-        .into_future();
+        .context(format!("signal {signal}"));
         tasks.push((tokio::spawn(retry), seen));
     }
     for (signal, (task, calls)) in (0..).zip(tasks) {
@@ -224,8 +222,7 @@ fn the_future_starts_its_deadline_at_the_first_poll_and_stays_pending_after_comp
     let mut future = Box::pin(
         (|| async { Ok::<_, PostError>(7) })
             .retry(RetryPolicy::DEFAULT)
-            .sleep(|_: Duration| std::future::ready(()))
-            .into_future(),
+            .sleep(|_: Duration| std::future::ready(())),
     );
     let mut cx = Context::from_waker(Waker::noop());
     assert!(format!("{future:?}").contains("idle"));
@@ -243,8 +240,7 @@ fn the_retry_future_is_send_when_its_parts_are() {
         .retry(RetryPolicy::DEFAULT)
         .sleep(tokio::time::sleep)
         .budget(&budget)
-        .notify(|_, _| {})
-        .into_future();
+        .notify(|_, _| {});
     assert_send(&future);
 }
 
