@@ -596,6 +596,14 @@ impl Figures {
             "≤ 1.00×".to_owned(),
             met(r.map(|r| r <= 1.0)),
         ]);
+        summary.push([
+            "2. the same, backon given the same wall-clock deadline".to_owned(),
+            time(ours),
+            format!("{} (backon + deadline)", time(deadline)),
+            ratio(ours, deadline),
+            String::new(),
+            String::new(),
+        ]);
         let alloc = match &self.alloc_test {
             Some(Ok(line)) => format!("passed ({line})"),
             Some(Err(line)) => format!("FAILED ({line})"),
