@@ -66,20 +66,15 @@ impl<E, W: FnMut(&E) -> bool> Classifier<E> for W {
     }
 }
 
-/// The notify hook of a chain that was given none.
-pub(crate) fn no_notify<E>(_: &E, _: Duration) {}
-
-/// The adjust hook of a chain that was given none.
-pub(crate) fn no_adjust<E>(_: &E, _: Duration) -> Option<Duration> {
-    None
-}
-
 /// Every setting of a chain but the operation and the sleeper.
 pub(crate) struct Setup<K, N, A, C, B, O, R> {
     pub(crate) policy: RetryPolicy,
     pub(crate) classify: K,
-    pub(crate) notify: N,
-    pub(crate) adjust: A,
+    /// `None` until `.notify(..)`: the type stays a function pointer, but
+    /// the loop tests an option instead of calling through the pointer.
+    pub(crate) notify: Option<N>,
+    /// `None` until `.adjust(..)`, likewise.
+    pub(crate) adjust: Option<A>,
     pub(crate) clock: C,
     pub(crate) budget: Option<B>,
     pub(crate) operation: O,
@@ -102,8 +97,8 @@ impl<E, C> DefaultSetup<E, C> {
         Setup {
             policy,
             classify: ByClassify,
-            notify: no_notify::<E>,
-            adjust: no_adjust::<E>,
+            notify: None,
+            adjust: None,
             clock,
             budget: None,
             operation,
@@ -130,7 +125,7 @@ impl<K, N, A, C, B, O, R> Setup<K, N, A, C, B, O, R> {
         Setup {
             policy: self.policy,
             classify: self.classify,
-            notify,
+            notify: Some(notify),
             adjust: self.adjust,
             clock: self.clock,
             budget: self.budget,
@@ -144,7 +139,7 @@ impl<K, N, A, C, B, O, R> Setup<K, N, A, C, B, O, R> {
             policy: self.policy,
             classify: self.classify,
             notify: self.notify,
-            adjust,
+            adjust: Some(adjust),
             clock: self.clock,
             budget: self.budget,
             operation: self.operation,
@@ -250,8 +245,8 @@ where
 /// The hooks of a chain: its classifier, `notify` and `adjust`.
 pub(crate) struct ChainHooks<K, N, A> {
     classify: K,
-    notify: N,
-    adjust: A,
+    notify: Option<N>,
+    adjust: Option<A>,
 }
 
 impl<E, K, N, A> Hooks<E> for ChainHooks<K, N, A>
@@ -265,10 +260,12 @@ where
     }
 
     fn adjust(&mut self, error: &E, delay: Duration) -> Option<Duration> {
-        (self.adjust)(error, delay)
+        self.adjust.as_mut().and_then(|adjust| adjust(error, delay))
     }
 
     fn on_retry(&mut self, event: &RetryEvent<'_, E>) {
-        (self.notify)(event.error, event.delay);
+        if let Some(notify) = &mut self.notify {
+            notify(event.error, event.delay);
+        }
     }
 }
