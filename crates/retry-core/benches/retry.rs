@@ -4,22 +4,26 @@
 //!   jittered delays of one retry loop (5 s doubling to at most 120 s), for
 //!   retry-core, backon's `ExponentialBuilder` and the `backoff` crate's
 //!   `ExponentialBackoff`. Each side seeds its generator the way it does in
-//!   production (retry-core per loop from the std hash keys, backon from
-//!   fastrand's thread-local generator, `backoff` from `rand`'s thread rng).
+//!   production (retry-core and backon from a thread-local generator,
+//!   `backoff` from `rand`'s thread rng).
 //! - `retry_loop`: the whole blocking loop for an operation that fails twice
-//!   then succeeds, with a sleeper that returns at once, for retry-core and
-//!   backon's blocking retry.
+//!   then succeeds, with a sleeper that returns at once: retry-core's
+//!   extension trait (`op.retry(&policy).sleep(..).call()`, the same line as
+//!   backon's), retry-core's `Retry::run_blocking`, and backon's blocking
+//!   retry.
 //!
 //! `cargo xtask bench` runs this with short times and reports the ratios.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backoff::backoff::Backoff as _;
-use backon::{BackoffBuilder as _, BlockingRetryable as _, ExponentialBuilder};
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use criterion::{Criterion, criterion_group, criterion_main};
-use retry_core::{Classify, Jitter, ManualClock, Retry, RetryPolicy, Retryability, SplitMix64};
+use retry_core::{
+    Classify, Jitter, ManualClock, Retry, RetryPolicy, Retryability, SplitMix64, ThreadRandom,
+};
 
 const BASE: Duration = Duration::from_secs(5);
 const MULTIPLIER: f64 = 2.0;
@@ -62,11 +66,7 @@ fn backoff_schedule(c: &mut Criterion) {
     let builder = backon_builder();
     let mut group = c.benchmark_group("backoff_schedule");
     group.bench_function("retry-core", |b| {
-        b.iter(|| {
-            black_box(&policy)
-                .backoff(SplitMix64::from_entropy())
-                .sum::<Duration>()
-        })
+        b.iter(|| black_box(&policy).backoff(ThreadRandom).sum::<Duration>())
     });
     group.bench_function("backon", |b| {
         b.iter(|| black_box(&builder).build().sum::<Duration>())
@@ -93,11 +93,31 @@ impl Classify for Refused {
     }
 }
 
+/// Fails twice, then succeeds: the operation of every `retry_loop` row.
+fn flaky() -> impl FnMut() -> Result<u32, Refused> {
+    let mut attempt = 0u32;
+    move || {
+        attempt += 1;
+        if black_box(attempt) < 3 {
+            Err(Refused)
+        } else {
+            Ok(attempt)
+        }
+    }
+}
+
 fn retry_loop(c: &mut Criterion) {
     let policy = policy();
     let builder = backon_builder();
     let mut group = c.benchmark_group("retry_loop");
     group.bench_function("retry-core", |b| {
+        b.iter(|| {
+            retry_core::BlockingRetryable::retry(flaky(), black_box(&policy))
+                .sleep(|_delay: Duration| {})
+                .call()
+        })
+    });
+    group.bench_function("retry-core-Retry", |b| {
         b.iter(|| {
             Retry::new(black_box(&policy), "post_signal").run_blocking(&|_delay| {}, |attempt| {
                 if black_box(attempt) < 3 {
@@ -108,38 +128,39 @@ fn retry_loop(c: &mut Criterion) {
             })
         })
     });
-    // Diagnostic, not the comparison: the same loop without reading the
-    // system clock (a simulated clock) and with a fixed seed, to show what the
-    // deadline check and the entropy seeding cost.
+    // Diagnostic, not the comparison: the same loop on a simulated clock and
+    // a fixed seed, to show what reading the system clock costs (the
+    // `max_elapsed` deadline: once before the first attempt and once per
+    // failure; backon has no wall-clock deadline).
     group.bench_function("retry-core-simulated-clock", |b| {
         let clock = ManualClock::new();
         b.iter(|| {
-            Retry::new(black_box(&policy), "post_signal")
+            retry_core::BlockingRetryable::retry(flaky(), black_box(&policy))
                 .clock(&clock)
                 .rng(SplitMix64::new(7))
-                .run_blocking(&|_delay| {}, |attempt| {
-                    if black_box(attempt) < 3 {
-                        Err(Refused)
-                    } else {
-                        Ok(attempt)
-                    }
-                })
+                .sleep(|_delay: Duration| {})
+                .call()
         })
     });
     group.bench_function("backon", |b| {
         b.iter(|| {
-            let mut attempt = 0u32;
-            (|| {
-                attempt += 1;
-                if black_box(attempt) < 3 {
-                    Err(Refused)
-                } else {
-                    Ok(attempt)
-                }
-            })
-            .retry(black_box(&builder))
-            .sleep(|_delay: Duration| {})
-            .call()
+            backon::BlockingRetryable::retry(flaky(), black_box(&builder))
+                .sleep(|_delay: Duration| {})
+                .call()
+        })
+    });
+    // Like for like: backon given the wall-clock deadline that retry-core
+    // keeps (`max_elapsed`), the way a backon user adds one to a blocking
+    // retry (which has no `adjust`): the start read once, and `when` reading
+    // the clock at every failure. The same clock reads as retry-core's.
+    group.bench_function("backon-with-deadline", |b| {
+        let max_elapsed = policy.max_elapsed();
+        b.iter(|| {
+            let start = Instant::now();
+            backon::BlockingRetryable::retry(flaky(), black_box(&builder))
+                .sleep(|_delay: Duration| {})
+                .when(|_| start.elapsed() < black_box(max_elapsed))
+                .call()
         })
     });
     group.finish();

@@ -39,11 +39,12 @@ pub fn calculate_backoff_delay(
     retry: u32,
     rng: &mut impl RandomSource,
 ) -> Duration {
+    let limits = Limits::of(policy);
     let previous = match retry.checked_sub(1) {
-        None => nanos(policy.base_delay()),
-        Some(before) => nominal_nanos(policy, before).min(nanos(policy.max_delay())),
+        None => limits.base,
+        Some(before) => limits.nominal(policy, before),
     };
-    jittered(policy, retry, previous, rng)
+    jittered(policy, &limits, retry, previous, rng)
 }
 
 /// The delays before retries `0..max_retries` of one retry loop.
@@ -53,6 +54,7 @@ pub fn calculate_backoff_delay(
 /// uses the previous delay it actually returned.
 pub struct Backoff<R> {
     policy: RetryPolicy,
+    limits: Limits,
     rng: R,
     retry: u32,
     previous_nanos: f64,
@@ -60,17 +62,16 @@ pub struct Backoff<R> {
 
 impl<R> Backoff<R> {
     pub(crate) fn new(policy: RetryPolicy, rng: R) -> Self {
-        let previous_nanos = nanos(policy.base_delay());
+        let limits = Limits::of(&policy);
         Self {
             policy,
+            previous_nanos: limits.base,
+            limits,
             rng,
             retry: 0,
-            previous_nanos,
         }
     }
-}
 
-impl<R> Backoff<R> {
     /// The generator jitter is drawn from, for the loop's other random
     /// waits (budget deferrals), so one seed makes a whole run repeatable.
     pub(crate) fn rng_mut(&mut self) -> &mut R {
@@ -94,11 +95,18 @@ impl<R> fmt::Debug for Backoff<R> {
 impl<R: RandomSource> Iterator for Backoff<R> {
     type Item = Duration;
 
+    #[inline]
     fn next(&mut self) -> Option<Duration> {
         if self.retry >= self.policy.max_retries() {
             return None;
         }
-        let delay = jittered(&self.policy, self.retry, self.previous_nanos, &mut self.rng);
+        let delay = jittered(
+            &self.policy,
+            &self.limits,
+            self.retry,
+            self.previous_nanos,
+            &mut self.rng,
+        );
         self.previous_nanos = nanos(delay);
         self.retry = self.retry.saturating_add(1);
         Some(delay)
@@ -114,49 +122,84 @@ impl<R: RandomSource> Iterator for Backoff<R> {
 impl<R: RandomSource> ExactSizeIterator for Backoff<R> {}
 impl<R: RandomSource> std::iter::FusedIterator for Backoff<R> {}
 
-/// `base * multiplier^retry` in nanoseconds; may be infinite for huge `retry`
-/// (callers cap it first). Computed in nanoseconds as the `backoff` crate does,
-/// so that jitter-off schedules match it exactly.
-fn nominal_nanos(policy: &RetryPolicy, retry: u32) -> f64 {
-    let exponent = i32::try_from(retry).unwrap_or(i32::MAX);
-    nanos(policy.base_delay()) * policy.backoff_multiplier().powi(exponent)
+/// The base delay and the cap in nanoseconds, converted once per loop.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    base: f64,
+    cap: f64,
 }
 
+impl Limits {
+    fn of(policy: &RetryPolicy) -> Self {
+        Limits {
+            base: nanos(policy.base_delay()),
+            cap: nanos(policy.max_delay()),
+        }
+    }
+
+    /// `base * multiplier^retry` in nanoseconds, capped (so finite whatever
+    /// `retry` is). Computed in nanoseconds as the `backoff` crate does, so
+    /// that jitter-off schedules match it exactly.
+    #[inline]
+    fn nominal(&self, policy: &RetryPolicy, retry: u32) -> f64 {
+        (self.base * powi(policy.backoff_multiplier(), retry)).min(self.cap)
+    }
+}
+
+#[inline]
 fn jittered(
     policy: &RetryPolicy,
+    limits: &Limits,
     retry: u32,
     previous_nanos: f64,
     rng: &mut impl RandomSource,
 ) -> Duration {
-    let cap = nanos(policy.max_delay());
     // Capping before jitter too keeps the arithmetic finite; it changes no
     // result because every strategy is capped again afterwards.
-    let t = nominal_nanos(policy, retry).min(cap);
+    let t = limits.nominal(policy, retry);
     let value = match policy.jitter() {
         Jitter::None => t,
         Jitter::Proportional => t + rng.next_f64() * 0.1 * t,
         Jitter::Full => rng.next_f64() * t,
         Jitter::Equal => t / 2.0 + rng.next_f64() * (t / 2.0),
         Jitter::Decorrelated => {
-            let base = nanos(policy.base_delay());
+            let base = limits.base;
             let high = (previous_nanos * 3.0).max(base);
             base + rng.next_f64() * (high - base)
         }
     };
-    Duration::from_nanos(to_u64(value.min(cap)))
+    Duration::from_nanos(to_u64(value.min(limits.cap)))
 }
 
+#[inline]
 fn nanos(d: Duration) -> f64 {
     d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos())
 }
 
-/// Truncating, saturating conversion; NaN and negatives become 0.
+/// Truncating, saturating conversion: NaN and negatives become 0, values
+/// past `u64::MAX` become `u64::MAX` (what `as` does for floats).
+#[inline]
 fn to_u64(nanos: f64) -> u64 {
-    // `as` saturates and maps NaN to 0; spelled out so the intent is visible.
-    if nanos.is_nan() || nanos <= 0.0 {
-        0
-    } else {
-        nanos as u64
+    nanos as u64
+}
+
+/// `base^exponent` by squaring, the algorithm of compiler-rt's `__powidf2`
+/// (which `f64::powi` calls), written out so that it inlines into the loop:
+/// the same multiplications in the same order, so the same results. At most
+/// 32 squarings; `base >= 1`, so the result only grows (to infinity at worst,
+/// which the cap then bounds).
+#[inline]
+fn powi(mut base: f64, mut exponent: u32) -> f64 {
+    let mut result = 1.0;
+    loop {
+        if exponent & 1 == 1 {
+            result *= base;
+        }
+        exponent /= 2;
+        if exponent == 0 {
+            return result;
+        }
+        base *= base;
     }
 }
 
@@ -171,6 +214,21 @@ mod tests {
 
     fn secs(delays: impl Iterator<Item = Duration>) -> Vec<f64> {
         delays.map(|d| d.as_secs_f64()).collect()
+    }
+
+    #[test]
+    fn powi_gives_the_standard_library_s_results() {
+        for base in [1.0, 1.000_000_1, 1.1, 1.5, 2.0, 2.5, 3.0, 7.3, 10.0] {
+            for exponent in (0..70).chain([1000, 100_000, u32::MAX >> 1]) {
+                let want = f64::powi(base, i32::try_from(exponent).unwrap());
+                assert_eq!(
+                    powi(base, exponent).to_bits(),
+                    want.to_bits(),
+                    "{base}^{exponent}"
+                );
+            }
+        }
+        assert_eq!(powi(2.0, u32::MAX), f64::INFINITY);
     }
 
     #[test]

@@ -86,7 +86,8 @@ pub const MAX_BUDGET_PERCENT: u32 = 1000;
 pub const MAX_BUDGET_MIN_PER_SECOND: u32 = 10_000;
 /// The shortest allowed window.
 pub const MIN_BUDGET_WINDOW: Duration = Duration::from_secs(1);
-/// The longest allowed window (ten minutes, the longest retry deadline).
+/// The longest allowed window (ten minutes): a budget remembering longer
+/// would let the calm before an outage pay for the retries during it.
 pub const MAX_BUDGET_WINDOW: Duration = Duration::from_secs(600);
 
 /// Slots per window: fine enough that the allowance slides smoothly, few

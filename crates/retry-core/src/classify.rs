@@ -33,6 +33,11 @@ pub enum Retryability {
 /// assert_eq!(PostError::BadRequest.retryability(), Retryability::Permanent);
 /// assert_eq!(PostError::Refused.retryability(), Retryability::Transient);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `retry_core::Classify`: the retry loop cannot tell which of these errors to retry",
+    label = "no `Classify` for `{Self}`",
+    note = "implement `Classify` for the error type, or, with `.retry(..)`, call `.when(|e| ...)` to say which errors are retried (it needs no `Classify`)"
+)]
 pub trait Classify {
     /// How the retry loop should treat this error.
     fn retryability(&self) -> Retryability;

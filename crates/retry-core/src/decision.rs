@@ -110,6 +110,7 @@ pub enum RetryDecision {
 /// assert_eq!(next, RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded));
 /// # Ok::<(), retry_core::PolicyError>(())
 /// ```
+#[inline]
 pub fn decide_after_failure(
     policy: &RetryPolicy,
     failed_attempt: u32,

@@ -13,8 +13,8 @@ use std::str::FromStr;
 /// original retry plan. Whatever the strategy, the result is capped at
 /// [`RetryPolicy::max_delay`](crate::RetryPolicy::max_delay) *after* jitter.
 ///
-/// Parsing and display use the lowercase names, which are also the values
-/// accepted by the `RETRY_JITTER` variable:
+/// Parsing and display use the lowercase names (what a configuration file
+/// or variable would hold):
 ///
 /// ```
 /// use retry_core::Jitter;

@@ -4,59 +4,74 @@
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::jitter::{JITTER_NAMES, Jitter};
+use crate::jitter::Jitter;
 use crate::policy_error::PolicyError;
 use crate::rng::RandomSource;
 
-/// The most retries a policy may allow. More retries than this stop being
-/// resilience and start being load: use a longer `max_elapsed` instead.
-pub const MAX_RETRIES_LIMIT: u32 = 10;
-/// The shortest allowed base delay: sub-second retries against a remote
-/// service mostly hit the same failure again.
-pub const MIN_BASE_DELAY: Duration = Duration::from_secs(1);
-/// The longest allowed `base_delay`, `max_delay` and `max_elapsed` (10 min):
-/// a signal older than that is stale and should be alerted on, not retried.
-pub const MAX_DURATION_LIMIT: Duration = Duration::from_secs(600);
+/// The most retries a policy built in code may allow: a structural bound
+/// (beyond a hundred, a loop is a poller, and should be written as one).
+/// A product's configuration may allow fewer: signal-config keeps the
+/// environment at 10.
+pub const MAX_RETRIES_LIMIT: u32 = 100;
+/// The shortest allowed base delay (and cap): 1 ms. In-process calls and
+/// local services are retried after milliseconds; below one, the delay is
+/// shorter than the timer can honour and the loop is a busy loop.
+pub const MIN_BASE_DELAY: Duration = Duration::from_millis(1);
+/// The longest allowed `base_delay`, `max_delay` and `max_elapsed` (24 h):
+/// a call that still fails after a day wants a person, not another retry.
+/// A product's configuration may allow less: signal-config keeps the
+/// environment at 10 minutes, after which a signal is stale.
+pub const MAX_DURATION_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// The largest allowed backoff multiplier: beyond 10 the second retry is
 /// already at the cap and the schedule degenerates into "retry once, then wait".
 pub const MAX_MULTIPLIER: f64 = 10.0;
 
 /// When and how often a failed operation is retried.
 ///
-/// | parameter | default | allowed | environment variable |
-/// |---|---|---|---|
-/// | `max_retries` (retries after the first attempt) | 5 | 0 to 10 | `MAX_RETRIES` |
-/// | `base_delay` (delay before the first retry) | 5 s | 1 s to 600 s | `RETRY_DELAY_SECONDS` |
-/// | `backoff_multiplier` | 2.0 | 1.0 to 10.0, finite | `RETRY_BACKOFF_MULTIPLIER` |
-/// | `max_delay` (cap on one delay, after jitter) | 120 s | `base_delay` to 600 s | `RETRY_MAX_DELAY_SECONDS` |
-/// | `max_elapsed` (deadline from the first attempt) | 600 s | more than 0, at most 600 s | `RETRY_MAX_ELAPSED_SECONDS` |
-/// | `jitter` | proportional | see [`Jitter`] | `RETRY_JITTER` |
+/// | parameter | default | allowed |
+/// |---|---|---|
+/// | `max_retries` (retries after the first attempt) | 5 | 0 to 100 |
+/// | `base_delay` (delay before the first retry) | 5 s | 1 ms to 24 h |
+/// | `backoff_multiplier` | 2.0 | 1.0 to 10.0, finite |
+/// | `max_delay` (cap on one delay, after jitter) | 120 s | `base_delay` to 24 h |
+/// | `max_elapsed` (deadline from the first attempt) | 600 s | more than 0, at most 24 h |
+/// | `jitter` | proportional | see [`Jitter`] |
+///
+/// These are structural bounds, for policies built in code. Configuration
+/// read from the environment is held to tighter limits by the product's
+/// configuration crate (signal-config: at most 10 retries, delays from 1 s,
+/// 10 minutes in all); this crate reads no environment variable.
 ///
 /// `max_delay` is deliberately not required to be below `max_elapsed`: a delay
 /// that cannot fit in the remaining time simply ends the loop early with a
-/// deadline error, so lowering only `RETRY_MAX_ELAPSED_SECONDS` stays valid.
+/// deadline error, so lowering only the deadline stays valid.
 ///
-/// A policy can only be obtained through validation ([`RetryPolicy::builder`],
-/// [`RetryPolicy::from_lookup`], [`RetryPolicy::from_env`]) or
-/// [`Default`], so every `RetryPolicy` value is within these bounds.
+/// A policy can only be obtained through validation ([`RetryPolicy::builder`])
+/// or [`Default`], so every `RetryPolicy` value is within these bounds. It
+/// is `Copy` (a few numbers, nothing on the heap), so a loop can own its
+/// policy: [`Retryable::retry`](crate::Retryable::retry) takes it by value
+/// or by reference.
 ///
 /// ```
 /// use std::time::Duration;
 /// use retry_core::{Jitter, RetryPolicy};
 ///
+/// // An in-process call: 3 retries from 50 ms, at most 2 s in all.
 /// let policy = RetryPolicy::builder()
 ///     .max_retries(3)
-///     .base_delay(Duration::from_secs(2))
+///     .base_delay(Duration::from_millis(50))
+///     .max_delay(Duration::from_millis(500))
+///     .max_elapsed(Duration::from_secs(2))
 ///     .jitter(Jitter::None)
 ///     .build()?;
 /// assert_eq!(policy.max_attempts(), 4);
-/// assert_eq!(policy.max_delay(), Duration::from_secs(120));
 ///
-/// let error = RetryPolicy::builder().max_retries(11).build().unwrap_err();
+/// let error = RetryPolicy::builder().max_retries(101).build().unwrap_err();
 /// assert_eq!(error.field(), "max_retries");
+/// assert_eq!(error.to_string(), "max_retries=\"101\" is invalid: expected an integer from 0 to 100");
 /// # Ok::<(), retry_core::PolicyError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     max_retries: u32,
     base_delay: Duration,
@@ -137,74 +152,60 @@ impl RetryPolicy {
     /// # Ok::<(), retry_core::PolicyError>(())
     /// ```
     pub fn backoff<R: RandomSource>(&self, rng: R) -> Backoff<R> {
-        Backoff::new(self.clone(), rng)
+        Backoff::new(*self, rng)
     }
 
-    /// Every problem with this combination of values, in field order.
-    /// Cross-field problems are flagged so the environment reader can tell
-    /// them apart from single-value ones.
-    pub(crate) fn problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        let mut push = |field, cross, value: String, allowed: String| {
-            problems.push(Problem {
-                cross,
-                error: PolicyError::new(field, value, allowed),
-            });
-        };
+    /// The first problem with this combination of values, in field order.
+    fn validate(&self) -> Result<(), PolicyError> {
+        let fail =
+            |field, value: String, allowed: String| Err(PolicyError::new(field, value, allowed));
         if self.max_retries > MAX_RETRIES_LIMIT {
-            push(
+            return fail(
                 "max_retries",
-                false,
                 self.max_retries.to_string(),
                 ALLOWED_MAX_RETRIES.to_owned(),
             );
         }
-        let base_ok = (MIN_BASE_DELAY..=MAX_DURATION_LIMIT).contains(&self.base_delay);
-        if !base_ok {
-            push(
+        if !(MIN_BASE_DELAY..=MAX_DURATION_LIMIT).contains(&self.base_delay) {
+            return fail(
                 "base_delay",
-                false,
                 duration_text(self.base_delay),
                 ALLOWED_BASE_DELAY.to_owned(),
             );
         }
         let m = self.backoff_multiplier;
         if !(m.is_finite() && (1.0..=MAX_MULTIPLIER).contains(&m)) {
-            push(
+            return fail(
                 "backoff_multiplier",
-                false,
                 m.to_string(),
                 ALLOWED_MULTIPLIER.to_owned(),
             );
         }
         if !(MIN_BASE_DELAY..=MAX_DURATION_LIMIT).contains(&self.max_delay) {
-            push(
+            return fail(
                 "max_delay",
-                false,
                 duration_text(self.max_delay),
                 ALLOWED_MAX_DELAY.to_owned(),
             );
-        } else if base_ok && self.max_delay < self.base_delay {
-            push(
+        }
+        if self.max_delay < self.base_delay {
+            return fail(
                 "max_delay",
-                true,
                 duration_text(self.max_delay),
                 format!(
-                    "a number of seconds from the base delay ({}) to {}",
-                    seconds(self.base_delay),
-                    seconds(MAX_DURATION_LIMIT)
+                    "a duration from the base delay ({}) to 24 h",
+                    duration_text(self.base_delay)
                 ),
             );
         }
         if self.max_elapsed.is_zero() || self.max_elapsed > MAX_DURATION_LIMIT {
-            push(
+            return fail(
                 "max_elapsed",
-                false,
                 duration_text(self.max_elapsed),
                 ALLOWED_MAX_ELAPSED.to_owned(),
             );
         }
-        problems
+        Ok(())
     }
 }
 
@@ -214,29 +215,23 @@ impl Default for RetryPolicy {
     }
 }
 
-pub(crate) const ALLOWED_MAX_RETRIES: &str = "an integer from 0 to 10";
-pub(crate) const ALLOWED_BASE_DELAY: &str = "a number of seconds from 1 to 600";
-pub(crate) const ALLOWED_MULTIPLIER: &str = "a finite number from 1 to 10";
-pub(crate) const ALLOWED_MAX_DELAY: &str =
-    "a number of seconds from 1 to 600, and at least the base delay";
-pub(crate) const ALLOWED_MAX_ELAPSED: &str = "a number of seconds greater than 0, at most 600";
-pub(crate) const ALLOWED_JITTER: &str = JITTER_NAMES;
-
-/// A validation failure, and whether it is about the relation between two
-/// fields rather than one value.
-#[derive(Debug)]
-pub(crate) struct Problem {
-    pub(crate) cross: bool,
-    pub(crate) error: PolicyError,
+/// A reference is as good as the policy: it is copied (a few numbers), so
+/// [`Retryable::retry`](crate::Retryable::retry) takes `policy` or `&policy`.
+impl From<&RetryPolicy> for RetryPolicy {
+    fn from(policy: &RetryPolicy) -> Self {
+        *policy
+    }
 }
 
-/// Seconds as a plain number (`5`, `0.5`), the unit of the environment variables.
-pub(crate) fn seconds(d: Duration) -> String {
-    d.as_secs_f64().to_string()
-}
+const ALLOWED_MAX_RETRIES: &str = "an integer from 0 to 100";
+const ALLOWED_BASE_DELAY: &str = "a duration from 1 ms to 24 h";
+const ALLOWED_MULTIPLIER: &str = "a finite number from 1 to 10";
+const ALLOWED_MAX_DELAY: &str = "a duration from 1 ms to 24 h, and at least the base delay";
+const ALLOWED_MAX_ELAPSED: &str = "a duration greater than 0, at most 24 h";
 
+/// `5s`, `0.05s`: seconds with the unit, exact to the nanosecond.
 fn duration_text(d: Duration) -> String {
-    format!("{}s", seconds(d))
+    format!("{}s", d.as_secs_f64())
 }
 
 /// Builds a validated [`RetryPolicy`]; unset parameters keep their defaults.
@@ -255,13 +250,13 @@ impl Default for RetryPolicyBuilder {
 }
 
 impl RetryPolicyBuilder {
-    /// Retries after the first attempt (0 to 10).
+    /// Retries after the first attempt (0 to 100).
     pub const fn max_retries(mut self, max_retries: u32) -> Self {
         self.policy.max_retries = max_retries;
         self
     }
 
-    /// Delay before the first retry (1 s to 600 s).
+    /// Delay before the first retry (1 ms to 24 h).
     pub const fn base_delay(mut self, base_delay: Duration) -> Self {
         self.policy.base_delay = base_delay;
         self
@@ -273,13 +268,13 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Cap on one computed delay, after jitter (`base_delay` to 600 s).
+    /// Cap on one computed delay, after jitter (`base_delay` to 24 h).
     pub const fn max_delay(mut self, max_delay: Duration) -> Self {
         self.policy.max_delay = max_delay;
         self
     }
 
-    /// Deadline from the start of the first attempt (more than 0, at most 600 s).
+    /// Deadline from the start of the first attempt (more than 0, at most 24 h).
     pub const fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
         self.policy.max_elapsed = max_elapsed;
         self
@@ -291,20 +286,13 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// The values as set, without validation (the environment reader
-    /// validates them itself to report every problem).
-    pub(crate) fn policy_unchecked(self) -> RetryPolicy {
-        self.policy
-    }
-
-    /// The policy, or the first invalid parameter.
+    /// The policy, or the first invalid parameter (in the order of the
+    /// table on [`RetryPolicy`]), naming the field and the allowed values.
     ///
-    /// Use [`RetryPolicy::from_lookup`] to get every problem at once.
+    /// # Errors
+    /// A [`PolicyError`] for the first value out of its range.
     pub fn build(self) -> Result<RetryPolicy, PolicyError> {
-        match self.policy.problems().into_iter().next() {
-            Some(problem) => Err(problem.error),
-            None => Ok(self.policy),
-        }
+        self.policy.validate().map(|()| self.policy)
     }
 }
 
@@ -322,94 +310,139 @@ mod tests {
         assert_eq!(p.max_delay(), Duration::from_secs(120));
         assert_eq!(p.max_elapsed(), Duration::from_secs(600));
         assert_eq!(p.jitter(), Jitter::Proportional);
-        assert!(p.problems().is_empty());
+        assert_eq!(p.validate(), Ok(()));
         assert_eq!(RetryPolicy::builder().build().unwrap(), p);
+        assert_eq!(RetryPolicy::from(&p), p);
     }
 
     #[test]
     fn builder_accepts_the_edges_of_every_range() {
         let p = RetryPolicy::builder()
             .max_retries(0)
-            .base_delay(Duration::from_secs(1))
+            .base_delay(Duration::from_millis(1))
             .backoff_multiplier(1.0)
-            .max_delay(Duration::from_secs(1))
-            .max_elapsed(Duration::from_millis(1))
+            .max_delay(Duration::from_millis(1))
+            .max_elapsed(Duration::from_nanos(1))
             .build()
             .unwrap();
         assert_eq!(p.max_attempts(), 1);
-        RetryPolicy::builder()
-            .max_retries(10)
-            .base_delay(Duration::from_secs(600))
+        let day = Duration::from_secs(86_400);
+        let p = RetryPolicy::builder()
+            .max_retries(100)
+            .base_delay(day)
             .backoff_multiplier(10.0)
-            .max_delay(Duration::from_secs(600))
-            .max_elapsed(Duration::from_secs(600))
+            .max_delay(day)
+            .max_elapsed(day)
             .build()
             .unwrap();
+        assert_eq!(p.max_attempts(), 101);
     }
 
     #[test]
     fn builder_rejects_each_out_of_range_value_naming_the_field() {
+        let day = Duration::from_secs(86_400);
+        let over = day + Duration::from_nanos(1);
         let cases = [
-            (RetryPolicy::builder().max_retries(11), "max_retries"),
             (
-                RetryPolicy::builder().base_delay(Duration::from_millis(500)),
-                "base_delay",
+                RetryPolicy::builder().max_retries(101),
+                "max_retries",
+                "101",
             ),
             (
-                RetryPolicy::builder().base_delay(Duration::from_secs(601)),
+                RetryPolicy::builder().base_delay(Duration::from_micros(999)),
                 "base_delay",
+                "0.000999s",
+            ),
+            (
+                RetryPolicy::builder().base_delay(Duration::ZERO),
+                "base_delay",
+                "0s",
+            ),
+            (
+                RetryPolicy::builder().base_delay(over),
+                "base_delay",
+                "86400.000000001s",
             ),
             (
                 RetryPolicy::builder().backoff_multiplier(0.5),
                 "backoff_multiplier",
+                "0.5",
             ),
             (
                 RetryPolicy::builder().backoff_multiplier(f64::NAN),
                 "backoff_multiplier",
+                "NaN",
             ),
             (
                 RetryPolicy::builder().backoff_multiplier(f64::INFINITY),
                 "backoff_multiplier",
+                "inf",
             ),
             (
                 RetryPolicy::builder().backoff_multiplier(10.5),
                 "backoff_multiplier",
+                "10.5",
             ),
             (
-                RetryPolicy::builder().max_delay(Duration::from_secs(601)),
+                RetryPolicy::builder().max_delay(over),
                 "max_delay",
+                "86400.000000001s",
             ),
             (
                 RetryPolicy::builder().max_delay(Duration::from_secs(4)),
                 "max_delay",
+                "4s",
             ),
             (
                 RetryPolicy::builder().max_elapsed(Duration::ZERO),
                 "max_elapsed",
+                "0s",
             ),
             (
-                RetryPolicy::builder().max_elapsed(Duration::from_secs(601)),
+                RetryPolicy::builder().max_elapsed(over),
                 "max_elapsed",
+                "86400.000000001s",
             ),
         ];
-        for (builder, field) in cases {
+        for (builder, field, value) in cases {
             let err = builder.build().unwrap_err();
             assert_eq!(err.field(), field, "{err}");
-            assert_eq!(err.variable(), None);
+            assert_eq!(err.value(), value, "{err}");
             assert!(!err.allowed().is_empty());
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{field}=\"{value}\" is invalid: expected "))
+            );
         }
+    }
+
+    #[test]
+    fn the_allowed_ranges_are_spelled_out() {
+        let message = |b: RetryPolicyBuilder| b.build().unwrap_err().to_string();
+        assert_eq!(
+            message(RetryPolicy::builder().base_delay(Duration::ZERO)),
+            "base_delay=\"0s\" is invalid: expected a duration from 1 ms to 24 h"
+        );
+        assert_eq!(
+            message(RetryPolicy::builder().max_elapsed(Duration::ZERO)),
+            "max_elapsed=\"0s\" is invalid: expected a duration greater than 0, at most 24 h"
+        );
+        assert_eq!(
+            message(RetryPolicy::builder().backoff_multiplier(0.0)),
+            "backoff_multiplier=\"0\" is invalid: expected a finite number from 1 to 10"
+        );
     }
 
     #[test]
     fn cross_field_error_says_which_base_delay_it_was_compared_with() {
         let err = RetryPolicy::builder()
-            .base_delay(Duration::from_secs(30))
-            .max_delay(Duration::from_secs(10))
+            .base_delay(Duration::from_millis(300))
+            .max_delay(Duration::from_millis(100))
             .build()
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "max_delay=\"10s\" is invalid: expected a number of seconds from the base delay (30) to 600"
+            "max_delay=\"0.1s\" is invalid: expected a duration from the base delay (0.3s) to 24 h"
         );
     }
 }

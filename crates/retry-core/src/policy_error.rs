@@ -1,31 +1,33 @@
-//! Typed validation errors: every rejection names the field (and the
-//! environment variable, when there was one), the value and the allowed range,
-//! so an operator can fix a configuration from the message alone.
+//! Typed validation errors: every rejection names the field, the value and
+//! the allowed range, so a caller can fix a policy from the message alone.
+//!
+//! This crate reads no environment: a configuration crate that reads policy
+//! values from variables reports problems in its own names (signal-config
+//! names the variable), and uses [`PolicyError`] only for values built in code.
 
 use std::fmt;
 
 /// One invalid policy or budget parameter.
 ///
 /// ```
+/// use std::time::Duration;
 /// use retry_core::RetryPolicy;
 ///
-/// let errors = RetryPolicy::from_lookup(|name| {
-///     (name == "RETRY_DELAY_SECONDS").then(|| "abc".to_owned())
-/// })
-/// .unwrap_err();
-/// let error = errors.iter().next().unwrap();
+/// let error = RetryPolicy::builder()
+///     .base_delay(Duration::from_micros(500))
+///     .build()
+///     .unwrap_err();
 /// assert_eq!(error.field(), "base_delay");
-/// assert_eq!(error.variable(), Some("RETRY_DELAY_SECONDS"));
-/// assert_eq!(error.value(), "abc");
+/// assert_eq!(error.value(), "0.0005s");
+/// assert_eq!(error.allowed(), "a duration from 1 ms to 24 h");
 /// assert_eq!(
 ///     error.to_string(),
-///     "RETRY_DELAY_SECONDS=\"abc\" is invalid: expected a number of seconds from 1 to 600"
+///     "base_delay=\"0.0005s\" is invalid: expected a duration from 1 ms to 24 h"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {
     field: &'static str,
-    variable: Option<&'static str>,
     value: String,
     allowed: String,
 }
@@ -38,15 +40,9 @@ impl PolicyError {
     ) -> Self {
         Self {
             field,
-            variable: None,
             value: value.into(),
             allowed: allowed.into(),
         }
-    }
-
-    pub(crate) fn with_variable(mut self, variable: &'static str) -> Self {
-        self.variable = Some(variable);
-        self
     }
 
     /// The builder's name for the parameter (`base_delay`, `max_retries`, ...).
@@ -54,12 +50,7 @@ impl PolicyError {
         self.field
     }
 
-    /// The environment variable the value came from, when it came from one.
-    pub fn variable(&self) -> Option<&str> {
-        self.variable
-    }
-
-    /// The rejected value as it was given (the raw text for environment values).
+    /// The rejected value (durations in seconds with the unit: `0.0005s`).
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -72,111 +63,30 @@ impl PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.variable.unwrap_or(self.field);
         write!(
             f,
-            "{name}=\"{}\" is invalid: expected {}",
-            self.value, self.allowed
+            "{}=\"{}\" is invalid: expected {}",
+            self.field, self.value, self.allowed
         )
     }
 }
 
 impl std::error::Error for PolicyError {}
 
-/// Every problem found in a configuration, reported at once so that fixing
-/// one value does not just reveal the next.
-///
-/// Never empty when returned as an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyErrors(Vec<PolicyError>);
-
-impl PolicyErrors {
-    pub(crate) fn new(errors: Vec<PolicyError>) -> Self {
-        Self(errors)
-    }
-
-    /// The individual problems, in variable order.
-    pub fn iter(&self) -> std::slice::Iter<'_, PolicyError> {
-        self.0.iter()
-    }
-
-    /// How many problems were found.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are no problems (never the case for a returned error).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The problems, by value.
-    pub fn into_vec(self) -> Vec<PolicyError> {
-        self.0
-    }
-}
-
-impl From<PolicyError> for PolicyErrors {
-    fn from(error: PolicyError) -> Self {
-        Self(vec![error])
-    }
-}
-
-impl IntoIterator for PolicyErrors {
-    type Item = PolicyError;
-    type IntoIter = std::vec::IntoIter<PolicyError>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a PolicyErrors {
-    type Item = &'a PolicyError;
-    type IntoIter = std::slice::Iter<'a, PolicyError>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-impl fmt::Display for PolicyErrors {
-    /// One problem per line.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PolicyErrors {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn display_prefers_the_variable_name_and_lists_one_error_per_line() {
-        let a = PolicyError::new("max_retries", "11", "an integer from 0 to 10");
-        let b = PolicyError::new("base_delay", "0.5", "x").with_variable("RETRY_DELAY_SECONDS");
+    fn display_names_the_field_the_value_and_the_allowed_values() {
+        let e = PolicyError::new("max_retries", "101", "an integer from 0 to 100");
         assert_eq!(
-            a.to_string(),
-            "max_retries=\"11\" is invalid: expected an integer from 0 to 10"
+            e.to_string(),
+            "max_retries=\"101\" is invalid: expected an integer from 0 to 100"
         );
-        let all = PolicyErrors::new(vec![a, b]);
-        let text = all.to_string();
-        assert_eq!(text.lines().count(), 2);
-        assert!(
-            text.lines()
-                .nth(1)
-                .unwrap()
-                .starts_with("RETRY_DELAY_SECONDS=\"0.5\"")
+        assert_eq!(
+            (e.field(), e.value(), e.allowed()),
+            ("max_retries", "101", "an integer from 0 to 100")
         );
-        assert_eq!(all.len(), 2);
-        assert_eq!(all.into_vec().len(), 2);
     }
 }

@@ -5,23 +5,22 @@ use std::fmt;
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::classify::{Classify, Retryability};
-use crate::decision::{RetryDecision, decide_after_failure, decide_after_refusal};
+use crate::engine::{Engine, Hooks, Next};
 use crate::error::{AttemptTimedOut, RetryError};
-use crate::observer::{DeferEvent, GiveUpEvent, GiveUpReason, RetryEvent, RetryObserver};
+use crate::observer::{DeferEvent, GiveUpEvent, RetryEvent, RetryObserver};
 use crate::policy::RetryPolicy;
-use crate::rng::{RandomSource, SplitMix64};
+use crate::rng::{RandomSource, ThreadRandom};
 use crate::sleep::{AsyncSleeper, Sleeper, ThreadSleeper};
 use crate::time::{Clock, SystemClock};
 
 /// One retry loop, configured with chainable calls and consumed by a `run_*`.
 ///
 /// For each failed attempt, in this order (the rules of
-/// [`decide_after_failure`], which persisted schedules use too):
+/// [`decide_after_failure`](crate::decide_after_failure), which persisted schedules use too):
 ///
 /// 1. A [`Permanent`](Retryability::Permanent) error ends the loop at once.
 /// 2. If that was attempt `max_attempts`, the loop ends: [`RetryError::Exhausted`].
@@ -36,7 +35,7 @@ use crate::time::{Clock, SystemClock};
 /// attempt and withdraws right before each retry. When the budget refuses,
 /// the retry is *deferred*: the observer's
 /// [`on_defer`](RetryObserver::on_defer) hears of it, the loop sleeps for
-/// the deferral ([`decide_after_refusal`]: 0.5 s to 1.5 s, never past
+/// the deferral ([`decide_after_refusal`](crate::decide_after_refusal): 0.5 s to 1.5 s, never past
 /// `max_elapsed`) and asks again. A deferral is not an attempt: the
 /// operation is not called and the attempt count does not move. Only if the
 /// deadline comes while the budget still refuses does the loop end, with
@@ -45,6 +44,11 @@ use crate::time::{Clock, SystemClock};
 ///
 /// The sync path allocates nothing per attempt; the operation name is copied
 /// into the error once, on give-up.
+///
+/// [`Retryable`](crate::Retryable) and [`BlockingRetryable`](crate::BlockingRetryable)
+/// run the same loop in backon's shape (`op.retry(policy).when(..).await`);
+/// `Retry` is the form that hands the operation its attempt number and takes
+/// a [`RetryObserver`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -68,7 +72,7 @@ use crate::time::{Clock, SystemClock};
 /// assert_eq!(value, "sent");
 /// assert_eq!(clock.elapsed(), Duration::from_secs(30)); // the server's hint, not 5 s
 /// ```
-pub struct Retry<'a, E, C = SystemClock, R = SplitMix64> {
+pub struct Retry<'a, E, C = SystemClock, R = ThreadRandom> {
     policy: &'a RetryPolicy,
     operation: &'a str,
     observer: Option<&'a (dyn RetryObserver<E> + Sync)>,
@@ -78,8 +82,8 @@ pub struct Retry<'a, E, C = SystemClock, R = SplitMix64> {
 }
 
 impl<'a, E> Retry<'a, E> {
-    /// A loop on the system clock with entropy-seeded jitter, no observer and
-    /// no budget.
+    /// A loop on the system clock with jitter from [`ThreadRandom`], no
+    /// observer and no budget.
     pub fn new(policy: &'a RetryPolicy, operation: &'a str) -> Self {
         Retry {
             policy,
@@ -87,7 +91,7 @@ impl<'a, E> Retry<'a, E> {
             observer: None,
             budget: None,
             clock: SystemClock,
-            rng: SplitMix64::from_entropy(),
+            rng: ThreadRandom,
         }
     }
 }
@@ -132,7 +136,8 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
         }
     }
 
-    /// Draws jitter from `rng` (a seeded [`SplitMix64`] makes runs repeatable).
+    /// Draws jitter from `rng` (a seeded [`SplitMix64`](crate::SplitMix64)
+    /// makes runs repeatable).
     pub fn rng<R2: RandomSource>(self, rng: R2) -> Retry<'a, E, C, R2> {
         Retry {
             policy: self.policy,
@@ -149,26 +154,12 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
     pub fn run_blocking<T>(
         self,
         sleeper: &impl Sleeper,
-        mut op: impl FnMut(u32) -> Result<T, E>,
+        op: impl FnMut(u32) -> Result<T, E>,
     ) -> Result<T, RetryError<E>>
     where
         E: Classify,
     {
-        let mut state = State::start(self);
-        let mut next = Next::Attempt;
-        loop {
-            next = match next {
-                Next::Attempt => match op(state.attempt) {
-                    Ok(value) => return Ok(value),
-                    Err(error) => state.failed(error),
-                },
-                Next::Wait(delay, error) => {
-                    sleeper.sleep(delay);
-                    state.waited(error)
-                }
-                Next::GiveUp(error) => return Err(error),
-            };
-        }
+        self.start().run_blocking(sleeper, op)
     }
 
     /// Like [`run_blocking`](Self::run_blocking), awaiting `sleeper` between
@@ -178,27 +169,13 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
     pub async fn run_async<T, Fut>(
         self,
         sleeper: &impl AsyncSleeper,
-        mut op: impl FnMut(u32) -> Fut,
+        op: impl FnMut(u32) -> Fut,
     ) -> Result<T, RetryError<E>>
     where
         E: Classify,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut state = State::start(self);
-        let mut next = Next::Attempt;
-        loop {
-            next = match next {
-                Next::Attempt => match op(state.attempt).await {
-                    Ok(value) => return Ok(value),
-                    Err(error) => state.failed(error),
-                },
-                Next::Wait(delay, error) => {
-                    sleeper.sleep(delay).await;
-                    state.waited(error)
-                }
-                Next::GiveUp(error) => return Err(error),
-            };
-        }
+        self.start().run_async(sleeper, op).await
     }
 
     /// Like [`run_async`](Self::run_async), but an attempt that takes longer
@@ -224,13 +201,13 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
         E: Classify + From<AttemptTimedOut>,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut state = State::start(self);
+        let mut state = self.start();
         let mut next = Next::Attempt;
         loop {
             next = match next {
                 Next::Attempt => {
                     let timeout = attempt_timeout.min(state.remaining());
-                    match race(op(state.attempt), sleeper.sleep(timeout)).await {
+                    match race(op(state.attempt()), sleeper.sleep(timeout)).await {
                         Some(Ok(value)) => return Ok(value),
                         Some(Err(error)) => state.failed(error),
                         None => state.failed(E::from(AttemptTimedOut { after: timeout })),
@@ -262,179 +239,51 @@ async fn race<T>(work: impl Future<Output = T>, timer: impl Future<Output = ()>)
     .await
 }
 
-/// The loop's next step.
-enum Next<E> {
-    /// Make attempt number `State::attempt`.
-    Attempt,
-    /// Sleep, then ask whether the retry may go; the error is the last
-    /// attempt's, kept for the give-up that may follow.
-    Wait(Duration, E),
-    /// Stop with this error.
-    GiveUp(RetryError<E>),
-}
-
-/// The loop's state between attempts, shared by every driver.
-struct State<'a, E, C, R> {
-    policy: &'a RetryPolicy,
-    operation: &'a str,
-    observer: Option<&'a (dyn RetryObserver<E> + Sync)>,
-    budget: Option<&'a RetryBudget>,
-    clock: C,
-    backoff: Backoff<R>,
-    started: Instant,
-    /// The 1-based number of the latest attempt made (or, before it is
-    /// made, about to be made): the attempt count of a give-up.
-    attempt: u32,
-    /// Refusals of the retry now due.
-    deferrals: u32,
-}
-
-impl<'a, E: Classify, C: Clock, R: RandomSource> State<'a, E, C, R> {
-    fn start(retry: Retry<'a, E, C, R>) -> Self {
-        let started = retry.clock.now();
-        if let Some(budget) = retry.budget {
-            budget.deposit(started);
-        }
-        State {
-            policy: retry.policy,
-            operation: retry.operation,
-            observer: retry.observer,
-            budget: retry.budget,
-            backoff: retry.policy.backoff(retry.rng),
-            clock: retry.clock,
-            started,
-            attempt: 1,
-            deferrals: 0,
-        }
-    }
-
-    fn elapsed(&self) -> Duration {
-        self.clock.now().saturating_duration_since(self.started)
-    }
-
-    fn remaining(&self) -> Duration {
-        self.policy.max_elapsed().saturating_sub(self.elapsed())
-    }
-
-    fn failed(&mut self, error: E) -> Next<E> {
-        let retryability = error.retryability();
-        let elapsed = self.elapsed();
-        let backoff = &mut self.backoff;
-        // Always draw from the backoff when the decision needs a delay, hint
-        // or not, so that a hint does not shift which delay the following
-        // retries get.
-        let decision =
-            decide_after_failure(self.policy, self.attempt, elapsed, retryability, || {
-                backoff.next()
-            });
-        let delay = match decision {
-            RetryDecision::RetryAfter(delay) => delay,
-            RetryDecision::GiveUp(reason) => return self.give_up(reason, error),
-        };
-        let server_hint = matches!(retryability, Retryability::RetryAfter(_));
-        let attempt = self.attempt;
-        // TRACE, not DEBUG: the caller's observer is where a retry is logged with
-        // its error (E needs no Display here), so a service logs one event per retry.
-        tracing::trace!(
-            operation = self.operation,
-            attempt,
-            delay_ms = millis(delay),
-            elapsed_ms = millis(elapsed),
-            server_hint,
-            "attempt failed; retrying"
-        );
-        if let Some(observer) = self.observer {
-            observer.on_retry(&RetryEvent {
-                operation: self.operation,
-                attempt,
-                delay,
-                error: &error,
-                elapsed,
-            });
-        }
-        Next::Wait(delay, error)
-    }
-
-    /// A wait is over: the next attempt goes if the budget (if any) allows
-    /// it; otherwise it is deferred, or given up at the deadline.
-    fn waited(&mut self, error: E) -> Next<E> {
-        let Some(budget) = self.budget else {
-            return self.admit();
-        };
-        let now = self.clock.now();
-        if budget.try_withdraw(now) {
-            return self.admit();
-        }
-        let elapsed = now.saturating_duration_since(self.started);
-        let delay = match decide_after_refusal(self.policy, elapsed, self.backoff.rng_mut()) {
-            RetryDecision::RetryAfter(delay) => delay,
-            RetryDecision::GiveUp(reason) => return self.give_up(reason, error),
-        };
-        self.deferrals = self.deferrals.saturating_add(1);
-        let attempt = self.attempt.saturating_add(1);
-        tracing::trace!(
-            operation = self.operation,
-            attempt,
-            deferrals = self.deferrals,
-            delay_ms = millis(delay),
-            elapsed_ms = millis(elapsed),
-            "retry budget refused; deferring the retry"
-        );
-        if let Some(observer) = self.observer {
-            observer.on_defer(&DeferEvent {
-                operation: self.operation,
-                attempt,
-                delay,
-                deferrals: self.deferrals,
-                error: &error,
-                elapsed,
-            });
-        }
-        Next::Wait(delay, error)
-    }
-
-    fn admit(&mut self) -> Next<E> {
-        self.attempt = self.attempt.saturating_add(1);
-        self.deferrals = 0;
-        Next::Attempt
-    }
-
-    fn give_up(&self, reason: GiveUpReason, error: E) -> Next<E> {
-        let elapsed = self.elapsed();
-        tracing::trace!(
-            operation = self.operation,
-            attempts = self.attempt,
-            elapsed_ms = millis(elapsed),
-            reason = reason.as_str(),
-            "giving up"
-        );
-        if let Some(observer) = self.observer {
-            observer.on_give_up(&GiveUpEvent {
-                operation: self.operation,
-                attempts: self.attempt,
-                elapsed,
-                reason,
-                error: &error,
-            });
-        }
-        Next::GiveUp(RetryError::new(
-            reason,
-            self.attempt,
-            elapsed,
-            error,
+impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
+    fn start(self) -> Engine<C, R, &'a RetryBudget, &'a str, Observed<'a, E>> {
+        Engine::start(
+            *self.policy,
+            self.rng,
+            self.clock,
+            self.budget,
             self.operation,
-        ))
+            Observed(self.observer),
+        )
     }
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// [`Retry`]'s hooks: the error's own [`Classify`], and the observer if any.
+struct Observed<'a, E>(Option<&'a (dyn RetryObserver<E> + Sync)>);
+
+impl<E: Classify> Hooks<E> for Observed<'_, E> {
+    fn retryability(&mut self, error: &E) -> Retryability {
+        error.retryability()
+    }
+
+    fn on_retry(&mut self, event: &RetryEvent<'_, E>) {
+        if let Some(observer) = self.0 {
+            observer.on_retry(event);
+        }
+    }
+
+    fn on_defer(&mut self, event: &DeferEvent<'_, E>) {
+        if let Some(observer) = self.0 {
+            observer.on_defer(event);
+        }
+    }
+
+    fn on_give_up(&mut self, event: &GiveUpEvent<'_, E>) {
+        if let Some(observer) = self.0 {
+            observer.on_give_up(event);
+        }
+    }
 }
 
 /// Retries `op` under `policy`, sleeping the thread between attempts.
 ///
-/// The simple entry point: system clock, entropy-seeded jitter, no observer,
-/// no budget. Use [`Retry`] for more control (and for tests without sleeps).
+/// The simple entry point: system clock, no observer, no budget. Use
+/// [`Retry`] or [`BlockingRetryable`](crate::BlockingRetryable) for more
+/// control (and for tests without sleeps).
 pub fn with_retry<T, E: Classify>(
     policy: &RetryPolicy,
     operation: &str,
@@ -444,7 +293,7 @@ pub fn with_retry<T, E: Classify>(
 }
 
 /// Retries the futures made by `op` under `policy`, awaiting `sleeper`
-/// between attempts (system clock, entropy-seeded jitter).
+/// between attempts (system clock, no observer, no budget).
 pub async fn retry_async<T, E: Classify, Fut>(
     policy: &RetryPolicy,
     operation: &str,

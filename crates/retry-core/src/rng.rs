@@ -1,5 +1,6 @@
 //! Injected randomness: a tiny seedable generator instead of a `rand` dependency.
 
+use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// Injected so that tests can seed it and replay an exact schedule. Jitter
 /// only needs statistical spread, not unpredictability, so any fast generator
-/// will do; [`SplitMix64`] is the one provided.
+/// will do: [`ThreadRandom`] (the default of every loop) and [`SplitMix64`]
+/// (seeded, for repeatable runs) are provided.
 pub trait RandomSource {
     /// The next uniformly distributed 64-bit value.
     fn next_u64(&mut self) -> u64;
@@ -15,6 +17,7 @@ pub trait RandomSource {
     /// A uniformly distributed value in `[0, 1)`, built from the top 53 bits
     /// of [`next_u64`](RandomSource::next_u64) (all an `f64` mantissa can hold,
     /// so every value is equally likely and 1.0 is never returned).
+    #[inline]
     fn next_f64(&mut self) -> f64 {
         const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
         (self.next_u64() >> 11) as f64 * SCALE
@@ -66,12 +69,57 @@ impl SplitMix64 {
 }
 
 impl RandomSource for SplitMix64 {
+    #[inline]
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        mix(self.state)
+    }
+}
+
+/// SplitMix64's increment: the odd integer closest to 2^64 / phi.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function (a variant of MurmurHash3's finalizer).
+const fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One [`SplitMix64`] per thread, seeded once from the standard library's
+/// per-process random hash keys: the default generator of every retry loop.
+///
+/// Seeding a generator per loop (hashing the keys) cost more than the rest
+/// of a short loop; a per-thread stream costs a thread-local read per draw,
+/// and loops on one thread still draw different values (they take turns in
+/// one stream), as do threads and processes (their seeds differ). This is
+/// how `fastrand`, which backon uses, does it. For a repeatable schedule,
+/// pass a seeded [`SplitMix64`] instead.
+///
+/// ```
+/// use retry_core::{RandomSource, ThreadRandom};
+///
+/// let (a, b) = (ThreadRandom.next_u64(), ThreadRandom.next_u64());
+/// assert_ne!(a, b);
+/// assert!((0.0..1.0).contains(&ThreadRandom.next_f64()));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadRandom;
+
+impl RandomSource for ThreadRandom {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        thread_local! {
+            static STATE: Cell<u64> = Cell::new(SplitMix64::from_entropy().state);
+        }
+        STATE
+            .try_with(|state| {
+                let next = state.get().wrapping_add(GOLDEN_GAMMA);
+                state.set(next);
+                mix(next)
+            })
+            // Only while the thread's locals are being torn down.
+            .unwrap_or_else(|_| SplitMix64::from_entropy().next_u64())
     }
 }
 
@@ -109,6 +157,19 @@ mod tests {
         let mut a = SplitMix64::from_entropy();
         let mut b = SplitMix64::from_entropy();
         assert_ne!(a.next_u64(), b.next_u64());
+    }
+
+    #[test]
+    fn threads_draw_different_streams_and_one_thread_never_repeats_itself() {
+        let here: Vec<u64> = (0..1000).map(|_| ThreadRandom.next_u64()).collect();
+        let mut unique = here.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), here.len());
+        let there = std::thread::spawn(|| ThreadRandom.next_u64())
+            .join()
+            .unwrap();
+        assert!(!here.contains(&there));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub trait Clock {
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
+    #[inline]
     fn now(&self) -> Instant {
         (**self).now()
     }
@@ -21,6 +22,7 @@ impl<C: Clock + ?Sized> Clock for &C {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }
@@ -98,9 +100,20 @@ impl Clock for ManualClock {
 ///
 /// Follows tokio's paused test clock (`#[tokio::test(start_paused = true)]`),
 /// which [`SystemClock`] does not, so deadline tests run in virtual time.
+/// The default clock of [`Retryable`](crate::Retryable) with the `tokio` feature.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokioClock;
+
+/// The clock of an async retry when none was given: [`TokioClock`] with the
+/// `tokio` feature (it follows tokio's paused clock), otherwise [`SystemClock`].
+#[cfg(feature = "tokio")]
+pub type DefaultAsyncClock = TokioClock;
+/// The clock of an async retry when none was given: `TokioClock` with the
+/// `tokio` feature (it follows tokio's paused clock), otherwise [`SystemClock`].
+#[cfg(not(feature = "tokio"))]
+pub type DefaultAsyncClock = SystemClock;
 
 #[cfg(feature = "tokio")]
 impl Clock for TokioClock {

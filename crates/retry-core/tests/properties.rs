@@ -15,14 +15,19 @@ fn jitter() -> impl Strategy<Value = Jitter> {
     prop::sample::select(Jitter::ALL.to_vec())
 }
 
-/// Any policy the builder accepts.
+/// A day in milliseconds: the longest duration a policy built in code may have.
+const DAY_MS: u64 = 86_400_000;
+
+/// Any policy the builder accepts: up to 100 retries, delays from 1 ms,
+/// deadlines up to a day, with small values as likely as large ones.
 fn policy_with(jitter: impl Strategy<Value = Jitter>) -> impl Strategy<Value = RetryPolicy> {
+    let millis = || prop_oneof![1u64..=1_000, 1u64..=600_000, 1u64..=DAY_MS];
     (
-        0u32..=10,
-        1_000u64..=600_000,
+        prop_oneof![0u32..=10, 0u32..=100],
+        millis(),
         1.0f64..=10.0,
-        0u64..=600_000,
-        1u64..=600_000,
+        prop_oneof![0u64..=1_000, 0u64..=DAY_MS],
+        millis(),
         jitter,
     )
         .prop_map(
@@ -31,7 +36,7 @@ fn policy_with(jitter: impl Strategy<Value = Jitter>) -> impl Strategy<Value = R
                     .max_retries(retries)
                     .base_delay(Duration::from_millis(base_ms))
                     .backoff_multiplier(multiplier)
-                    .max_delay(Duration::from_millis((base_ms + cap_extra_ms).min(600_000)))
+                    .max_delay(Duration::from_millis((base_ms + cap_extra_ms).min(DAY_MS)))
                     .max_elapsed(Duration::from_millis(elapsed_ms))
                     .jitter(jitter)
                     .build()
@@ -80,7 +85,7 @@ proptest! {
     ) {
         let mut rng = SplitMix64::new(0);
         let delays: Vec<Duration> =
-            (0..40).map(|n| calculate_backoff_delay(&policy, n, &mut rng)).collect();
+            (0..=100).map(|n| calculate_backoff_delay(&policy, n, &mut rng)).collect();
         prop_assert_eq!(delays[0], policy.base_delay());
         for pair in delays.windows(2) {
             prop_assert!(pair[0] <= pair[1], "{:?}", pair);
@@ -115,8 +120,8 @@ proptest! {
     fn total_slept_never_exceeds_max_elapsed(
         policy in policy_with(jitter()),
         seed in any::<u64>(),
-        work_ms in prop::collection::vec(0u64..120_000, 11),
-        hints in prop::collection::vec(prop::option::of(0u64..700_000), 11),
+        work_ms in prop::collection::vec(prop_oneof![0u64..100, 0u64..120_000], 101),
+        hints in prop::collection::vec(prop::option::of(prop_oneof![0u64..1_000, 0u64..DAY_MS]), 101),
     ) {
         let clock = ManualClock::new();
         let slept = RefCell::new(Duration::ZERO);

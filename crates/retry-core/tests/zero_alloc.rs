@@ -1,4 +1,5 @@
-//! The sync retry loop allocates nothing per attempt.
+//! The sync retry loop allocates nothing per attempt, through `Retry` and
+//! through the extension trait (`op.retry(policy)…call()`).
 //!
 //! `allocation-counter` installs a counting global allocator in this test
 //! binary only (it is a dev-dependency used by no other target) and counts the
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use allocation_counter::{AllocationInfo, measure};
 use retry_core::{
-    Classify, Clock, Jitter, ManualClock, Retry, RetryBudget, RetryPolicy, Retryability, SplitMix64,
+    BlockingRetryable, Classify, Clock, Jitter, ManualClock, Retry, RetryBudget, RetryPolicy,
+    Retryability, SplitMix64,
 };
 
 #[derive(Debug)]
@@ -148,6 +150,67 @@ fn budget_withdrawals_and_deferrals_allocate_nothing() {
         if spent > 0 {
             // The spent floor is freed only at 10 s: the retries were deferred.
             assert!(took >= Duration::from_secs(10), "{took:?}");
+        }
+    }
+}
+
+/// Allocations of one extension-trait loop (`op.retry(&policy)…call()`)
+/// whose operation fails `failures` times, with every chain method that
+/// takes a closure or a handle in use.
+fn chain_allocations(policy: &RetryPolicy, failures: u32, with_budget: bool) -> AllocationInfo {
+    let clock = ManualClock::new();
+    // A fresh budget per loop, on this loop's clock (built outside the measurement).
+    let budget = RetryBudget::default();
+    let budget = with_budget.then_some(&budget);
+    let run = || {
+        let mut attempt = 0;
+        let mut heard = 0u32;
+        let chain = (|| {
+            attempt += 1;
+            if attempt <= black_box(failures) {
+                Err(Refused)
+            } else {
+                Ok(attempt)
+            }
+        })
+        .retry(policy)
+        .notify(|_, _| heard += 1)
+        .adjust(|_, _| None)
+        .clock(&clock)
+        .sleep(|d| clock.advance(d))
+        .context("post_signal");
+        let result = match budget {
+            Some(budget) => chain.budget(budget).call(),
+            None => chain.call(),
+        };
+        drop(black_box(result));
+    };
+    run(); // warm up thread-locals outside the measurement
+    measure(run)
+}
+
+#[test]
+fn the_extension_trait_allocates_nothing_per_attempt() {
+    for jitter in Jitter::ALL {
+        let ten = policy(10, jitter);
+        for budget in [false, true] {
+            let first_try = chain_allocations(&ten, 0, budget);
+            assert_eq!(first_try.count_total, 0, "{jitter}: {first_try:?}");
+            for failures in 1..=10 {
+                let info = chain_allocations(&ten, failures, budget);
+                assert_eq!(
+                    info.count_total, 0,
+                    "{jitter}, {failures} failures: {info:?}"
+                );
+            }
+            // Giving up copies the operation name once, however many attempts.
+            let once = chain_allocations(&policy(0, jitter), u32::MAX, budget);
+            let eleven = chain_allocations(&ten, u32::MAX, budget);
+            assert_eq!(once.count_total, 1, "{jitter}: {once:?}");
+            assert_eq!(
+                (eleven.count_total, eleven.bytes_total),
+                (once.count_total, once.bytes_total)
+            );
         }
     }
 }

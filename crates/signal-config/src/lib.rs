@@ -7,7 +7,8 @@
 //! valid: nothing is silently defaulted. Secrets are never echoed, and each
 //! may come from a file (`NAME_FILE`, see [`Env`]).
 //!
-//! The lower crates take values (`retry-core`'s policy, `hmac-client`'s
+//! The lower crates take values (`retry-core`'s policy, held here to the
+//! environment's tighter limits, `hmac-client`'s
 //! client configuration, `ops-alerts`' alert configuration); this crate owns
 //! the variable names (see [`names`]) and the `check-config` listing
 //! ([`describe`]).
@@ -44,6 +45,7 @@ mod env;
 pub mod names;
 mod outbox;
 mod problem;
+mod retry;
 mod send;
 mod telemetry;
 mod values;
@@ -57,6 +59,7 @@ pub use describe::describe;
 pub use env::{Env, MAX_SECRET_FILE_BYTES, SecretSource};
 pub use outbox::{DEFAULT_OUTBOX_PATH, OutboxSettings};
 pub use problem::{ConfigErrors, ConfigProblem, ConfigWarning};
+pub use retry::{ENV_MAX_DURATION, ENV_MAX_RETRIES, ENV_MIN_DELAY, parse_retry};
 pub use send::{DEFAULT_SHUTDOWN_GRACE, InputSettings, MAX_SHUTDOWN_GRACE_SECONDS};
 pub use telemetry::{DEFAULT_LOG_FILTER, LogFormat, TelemetrySettings};
 
@@ -127,14 +130,7 @@ impl DeliveryConfig {
             .collect();
         let lookup = |name: &str| env.get(name);
 
-        let retry =
-            RetryPolicy::from_lookup(lookup)
-                .map_err(|errors| {
-                    problems.extend(errors.iter().map(|e| {
-                        ConfigProblem::new(e.variable().unwrap_or(e.field()), e.to_string())
-                    }));
-                })
-                .ok();
+        let retry = parse_retry(&lookup).map_err(|p| problems.extend(p)).ok();
 
         let client = ClientConfig::from_lookup(lookup)
             .map_err(|errors| {

@@ -89,7 +89,7 @@ impl DeliveryService {
         Ok(DeliveryService {
             inner: Arc::new(Inner {
                 client,
-                policy: config.retry.clone(),
+                policy: config.retry,
                 budget,
                 alerts,
                 listener: None,
