@@ -1,59 +1,64 @@
-//! Measures durable enqueue throughput with group commit.
+//! Measures the outbox's durable throughput with group commit.
 //!
-//! Enqueues 50,000 signals of about 200 bytes in batches of 500 into a
-//! fresh outbox file (WAL, `synchronous=FULL`: one fsync per batch), then,
-//! for reference, times claiming and recording outcomes: one transaction
-//! (and so one fsync) per outcome, and batched with `record_outcomes`.
+//! Enqueues SIGNALS signals of about 200 bytes in batches of BATCH into a
+//! fresh outbox file (WAL, `synchronous=FULL`: one fsync per batch), then
+//! times claiming and recording outcomes: one transaction (so one fsync)
+//! per outcome, one per claimed batch, and finally a worker-sized drain
+//! (claims of 64) of up to 20,000 rows from the backlog that is left.
 //!
 //! ```text
-//! cargo run -p signal-outbox --release --example enqueue_throughput [SIGNALS] [BATCH]
+//! cargo run -p signal-outbox-sqlite --release --example enqueue_throughput [SIGNALS] [BATCH]
 //! ```
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use signal_outbox::{NewSignal, Outbox, Outcome, SqliteOutbox, now_millis};
+use signal_outbox::{
+    AttemptRecord, Claimed, NewSignal, OutboxAdmin, OutboxExt, Outcome, SignalStore, now_millis,
+};
+use signal_outbox_sqlite::SqliteOutbox;
+
+const LEASE: Duration = Duration::from_secs(60);
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let total: usize = args.next().map_or(Ok(50_000), |s| s.parse())?;
     let batch: usize = args.next().map_or(Ok(500), |s| s.parse())?.max(1);
-
-    let dir = std::env::temp_dir().join(format!(
-        "signal-outbox-throughput-{}-{}",
-        std::process::id(),
-        now_millis()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(&dir, total, batch);
-    std::fs::remove_dir_all(&dir)?;
-    result
+    let dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(&dir.path().join("outbox.db"), total, batch))
 }
 
-fn run(dir: &std::path::Path, total: usize, batch: usize) -> Result<(), Box<dyn Error>> {
-    let outbox = SqliteOutbox::open(&dir.join("outbox.db"))?;
+fn delivered(row: &Claimed) -> Outcome {
+    let attempt = AttemptRecord::delivered(row.attempts + 1, 200, Duration::from_millis(2));
+    Outcome::Delivered {
+        id: row.id.clone(),
+        token: row.token,
+        attempt,
+    }
+}
+
+async fn run(path: &std::path::Path, total: usize, batch: usize) -> Result<(), Box<dyn Error>> {
+    let outbox = SqliteOutbox::open(path)?;
 
     // ~200-byte JSON bodies with distinct ids, prepared up front so only the
     // outbox is timed.
-    let signals: Vec<(String, Vec<u8>)> = (0..total)
+    let signals: Vec<NewSignal> = (0..total)
         .map(|i| {
             let id = format!("msg_{i:012}");
             let body = format!(
                 r#"{{"id":"{id}","symbol":"BTCUSDT","side":"buy","price":"64123.50","qty":"0.015","strategy":"mean-reversion-4h","ts":1700000000{i:06},"note":"throughput sample for the durable outbox test"}}"#
             );
-            (id, body.into_bytes())
+            NewSignal::new(id, body.into_bytes())
         })
         .collect();
-    let avg_len = signals.iter().map(|(_, b)| b.len()).sum::<usize>() / total.max(1);
+    let avg_len = signals.iter().map(|s| s.body.len()).sum::<usize>() / total.max(1);
 
-    let now = now_millis();
     let start = Instant::now();
     for chunk in signals.chunks(batch) {
-        let items: Vec<NewSignal<'_>> = chunk
-            .iter()
-            .map(|(id, body)| NewSignal::new(id, body))
-            .collect();
-        outbox.enqueue_batch(&items, now)?;
+        outbox.enqueue_signals(chunk.to_vec()).await?;
     }
     let enqueue = start.elapsed();
     println!(
@@ -68,57 +73,68 @@ fn run(dir: &std::path::Path, total: usize, batch: usize) -> Result<(), Box<dyn 
     let start = Instant::now();
     let mut done = 0;
     while done < outcomes {
-        let claimed = outbox.claim_due(
-            "bench",
-            now,
-            batch.min(outcomes - done),
-            Duration::from_secs(60),
-        )?;
-        if claimed.is_empty() {
+        let claims = outbox
+            .claim("bench", batch.min(outcomes - done), LEASE)
+            .await?;
+        if claims.rows.is_empty() {
             break;
         }
-        for c in &claimed {
-            outbox.mark_delivered(&c.id, "bench", 1, now)?;
+        for row in &claims.rows {
+            outbox.record_one("bench", delivered(row)).await?;
         }
-        done += claimed.len();
+        done += claims.rows.len();
     }
     let deliver = start.elapsed();
     println!(
-        "claim + mark_delivered: {done} signals, one commit per outcome: {:.2} s, {:.0} outcomes/s",
+        "claim + record, one commit per outcome: {done} signals: {:.2} s, {:.0} outcomes/s",
         deliver.as_secs_f64(),
         rate(done, deliver)
     );
-    // Reference: the same, with each claimed batch's outcomes in one commit.
+
+    // The same, with each claimed batch's outcomes in one commit.
     let start = Instant::now();
     let mut batched = 0;
     while batched < outcomes {
-        let claimed = outbox.claim_due(
-            "bench",
-            now,
-            batch.min(outcomes - batched),
-            Duration::from_secs(60),
-        )?;
-        if claimed.is_empty() {
+        let claims = outbox
+            .claim("bench", batch.min(outcomes - batched), LEASE)
+            .await?;
+        if claims.rows.is_empty() {
             break;
         }
-        let results: Vec<Outcome<'_>> = claimed
-            .iter()
-            .map(|c| Outcome::Delivered {
-                id: &c.id,
-                attempts: 1,
-            })
-            .collect();
-        outbox.record_outcomes("bench", &results, now)?;
-        batched += claimed.len();
+        batched += claims.rows.len();
+        outbox
+            .record("bench", claims.rows.iter().map(delivered).collect())
+            .await?;
     }
     let deliver = start.elapsed();
     println!(
-        "claim + record_outcomes: {batched} signals, one commit per claimed batch: {:.2} s, {:.0} outcomes/s",
+        "claim + record, one commit per claimed batch of {batch}: {batched} signals: {:.2} s, {:.0} outcomes/s",
         deliver.as_secs_f64(),
         rate(batched, deliver)
     );
-    let stats = outbox.stats(now)?;
-    println!("stats: {stats:?}");
+
+    // A worker draining the backlog: claims of 64, each batch recorded.
+    let backlog = outbox.stats().await?.pending;
+    let start = Instant::now();
+    let mut drained = 0;
+    while drained < 20_000 {
+        let claims = outbox.claim("bench", 64, LEASE).await?;
+        if claims.rows.is_empty() {
+            break;
+        }
+        drained += claims.rows.len();
+        outbox
+            .record("bench", claims.rows.iter().map(delivered).collect())
+            .await?;
+    }
+    let drain = start.elapsed();
+    println!(
+        "drain: {drained} signals in claims of 64 from a backlog of {backlog}: {:.2} s, {:.0} signals/s",
+        drain.as_secs_f64(),
+        rate(drained, drain)
+    );
+    let stats = outbox.stats().await?;
+    println!("stats: {stats:?} (at {})", now_millis());
     Ok(())
 }
 

@@ -1,86 +1,156 @@
-//! [`SqliteOutbox`]: the outbox in one embedded SQLite file.
+//! [`SqliteOutbox`]: the contract on one embedded SQLite file.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior,
+use signal_outbox::{
+    AlertId, AlertStore, AlertUpdate, AuditEntry, BoxFuture, ClaimToken, Claims, EnqueueBatch,
+    EnqueueOutcome, GroupState, Ledger, ListFilter, NewAlert, NewAuditEntry, Outbox, OutboxAdmin,
+    OutboxError, OutboxStats, Outcome, PurgeReport, ReplayReport, ReplayRequest, RowSummary,
+    SenderLease, SignalDetail, SignalStore, StoredAlert, Timestamp, WorkerInfo, WorkerRegistry,
+    WorkerSeen,
 };
 
-use crate::diagnose::{classify, preflight};
-use crate::error::OutboxError;
-use crate::hash::body_hash;
-use crate::outbox::Outbox;
-use crate::outcome::Outcome;
-use crate::report::{OutboxStats, RowSummary};
-use crate::schema;
-use crate::signal::{Claimed, EnqueueOutcome, NewSignal};
-use crate::state::{DeadReason, State};
-use crate::time::{UnixMillis, duration_to_millis, millis_between};
+use crate::clock::{Clock, SystemClock};
+use crate::thread::{Connector, Settings};
+use crate::{admin, alerts, record, registry, retention, signals};
 
-/// Longest `last_error` stored, in bytes. Error texts can embed whole HTTP
-/// response bodies; the outbox needs the gist, not megabytes per retry.
-pub const MAX_ERROR_LEN: usize = 2048;
+/// How long a purged delivered id is still recognised at enqueue by
+/// default: 30 days (`OUTBOX_DEDUP_DAYS`).
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How an outbox file is opened. Every setting has a default:
+/// the wall clock, a 30-day dedup window, no size cap.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use signal_outbox_sqlite::{ManualClock, SqliteOptions};
+///
+/// let options = SqliteOptions::default()
+///     .with_clock(Arc::new(ManualClock::new(0)))
+///     .with_dedup_window(Duration::from_secs(86_400))
+///     .with_max_pages(10_000);
+/// assert_eq!(options.dedup_window(), Duration::from_secs(86_400));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    clock: Arc<dyn Clock>,
+    dedup_window: Duration,
+    max_pages: Option<u32>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions {
+            clock: Arc::new(SystemClock),
+            dedup_window: DEFAULT_DEDUP_WINDOW,
+            max_pages: None,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Reads every time from `clock` (tests: a [`ManualClock`](crate::ManualClock)).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SqliteOptions {
+        self.clock = clock;
+        self
+    }
+
+    /// How long purged delivered ids stay recognised at enqueue.
+    #[must_use]
+    pub fn with_dedup_window(mut self, window: Duration) -> SqliteOptions {
+        self.dedup_window = window;
+        self
+    }
+
+    /// Caps the file at `pages` database pages (`PRAGMA max_page_count`,
+    /// 4 KiB each by default): past it, writes fail with
+    /// [`OutboxError::Full`], as on a full disk, instead of filling a shared
+    /// volume.
+    #[must_use]
+    pub fn with_max_pages(mut self, pages: u32) -> SqliteOptions {
+        self.max_pages = Some(pages);
+        self
+    }
+
+    /// The dedup window.
+    #[must_use]
+    pub fn dedup_window(&self) -> Duration {
+        self.dedup_window
+    }
+}
 
 /// The durable outbox in one SQLite file (plus its `-wal` and `-shm` files).
 ///
-/// One connection behind a [`Mutex`] is enough: SQLite admits one writer at
-/// a time per file anyway, every operation is a short transaction (its cost
-/// is dominated by the fsync at commit, which a second connection would have
-/// to wait for too), and the operator commands run in their own processes
-/// with their own connections, which WAL lets read while the worker writes.
-/// The mutex also makes the type `Sync`, which `rusqlite::Connection` is not.
-///
-/// A poisoned mutex (a panic in another thread while it held the lock) is
-/// recovered rather than propagated: every operation is a transaction that
-/// rolls back when dropped during unwinding, so the connection is consistent.
-#[derive(Debug)]
+/// One connection, on a thread of its own: SQLite admits one writer per file
+/// anyway, every operation is a short transaction dominated by its fsync,
+/// and operator commands run in their own processes with their own
+/// connections, which WAL lets read while the worker writes. Dropping the
+/// outbox waits for the job in hand and closes the file.
 pub struct SqliteOutbox {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    connector: Connector,
 }
 
-/// Columns read into a [`RowSummary`], in the order `summary_from_row` expects.
-const SUMMARY_COLUMNS: &str = "id, state, attempts, claims, next_attempt_at, lease_owner, \
-     lease_until, last_error, dead_reason, enqueued_at, updated_at, delivered_at, \
-     length(body), body_hash";
+impl fmt::Debug for SqliteOutbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteOutbox")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
 
 impl SqliteOutbox {
-    /// Opens the outbox at `path`, creating the file and the schema if they
-    /// do not exist, in WAL mode with `synchronous=FULL` (see below).
+    /// Opens the outbox at `path` with the default options, creating the
+    /// file and the schema if they do not exist, upgrading an older schema
+    /// in place, in WAL mode with `synchronous=FULL`: every commit waits for
+    /// the WAL to reach stable storage, so an acknowledged signal survives a
+    /// power loss, not just the death of this process.
     ///
-    /// Durability: with `synchronous=FULL` every commit waits for the WAL to
-    /// reach stable storage (fsync), so a signal acknowledged after
-    /// [`Outbox::enqueue_batch`] returned survives a power loss or a kernel
-    /// crash, not just the death of this process. Batching many signals per
-    /// commit (group commit) is what keeps that affordable.
+    /// Blocking (it opens and migrates the file): call it at start-up.
     ///
     /// # Errors
     /// - [`OutboxError::Open`] if the path is a directory, its directory does
-    ///   not exist or is a file, the file cannot be opened or written, it is
-    ///   another program's SQLite file, or it was written by a newer schema.
-    /// - [`OutboxError::Corrupt`] if the file is not a SQLite database or is
-    ///   damaged.
+    ///   not exist or is a file, the file cannot be opened or written, or it
+    ///   is another program's SQLite file.
+    /// - [`OutboxError::SchemaTooNew`] if a newer build wrote it.
+    /// - [`OutboxError::Corrupt`] if it is not a SQLite database or damaged.
     ///
     /// Each message names the path, what is wrong and what to do.
     pub fn open(path: &Path) -> Result<SqliteOutbox, OutboxError> {
-        preflight(path)?;
-        // No SQLITE_OPEN_URI: a path is a path, even if it starts with "file:".
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let setup = || -> Result<Connection, OutboxError> {
-            let mut conn = Connection::open_with_flags(path, flags)?;
-            schema::configure(&conn, path)?;
-            schema::migrate(&mut conn, path)?;
-            Ok(conn)
+        SqliteOutbox::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the outbox reading every time from `clock`.
+    ///
+    /// # Errors
+    /// As for [`open`](SqliteOutbox::open).
+    pub fn open_with_clock(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<SqliteOutbox, OutboxError> {
+        SqliteOutbox::open_with(path, SqliteOptions::default().with_clock(clock))
+    }
+
+    /// Opens the outbox with `options`.
+    ///
+    /// # Errors
+    /// As for [`open`](SqliteOutbox::open).
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteOutbox, OutboxError> {
+        let settings = Settings {
+            clock: options.clock,
+            dedup_window: options.dedup_window,
+            max_pages: options.max_pages,
         };
-        let conn = setup().map_err(|err| classify(path, err))?;
+        let connector = Connector::start(path, settings)?;
         tracing::debug!(path = %path.display(), "opened signal outbox");
         Ok(SqliteOutbox {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            connector,
         })
     }
 
@@ -89,502 +159,232 @@ impl SqliteOutbox {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Runs `f` in one IMMEDIATE transaction and commits it.
-    ///
-    /// IMMEDIATE takes the write lock at BEGIN. With a deferred transaction a
-    /// read-then-write could fail with SQLITE_BUSY at the upgrade, which the
-    /// busy timeout does not retry, when another process writes meanwhile.
-    fn write<T>(
+impl SignalStore for SqliteOutbox {
+    fn enqueue(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, OutboxError>,
-    ) -> Result<T, OutboxError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let run = || -> Result<T, OutboxError> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        };
-        run().map_err(|err| classify(&self.path, err))
+        batch: EnqueueBatch,
+    ) -> BoxFuture<'_, Result<Vec<EnqueueOutcome>, OutboxError>> {
+        Box::pin(self.connector.call(move |db| signals::enqueue(db, batch)))
     }
 
-    /// Runs `f` in a read transaction, so multi-query reads see one snapshot.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, OutboxError>,
-    ) -> Result<T, OutboxError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let run = || -> Result<T, OutboxError> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        };
-        run().map_err(|err| classify(&self.path, err))
-    }
-}
-
-/// Rejects an empty worker name: leases are matched by name, so an empty
-/// one would be an anonymous holder nobody can identify in `outbox list`.
-fn check_worker(worker: &str) -> Result<(), OutboxError> {
-    if worker.is_empty() {
-        return Err(OutboxError::InvalidInput {
-            reason: "the worker name must not be empty".to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// Cuts `error` to at most [`MAX_ERROR_LEN`] bytes on a character boundary.
-fn truncate_error(error: &str) -> &str {
-    if error.len() <= MAX_ERROR_LEN {
-        return error;
-    }
-    let mut end = MAX_ERROR_LEN;
-    while !error.is_char_boundary(end) {
-        end -= 1;
-    }
-    &error[..end]
-}
-
-/// A count or length, which SQLite returns as `i64` and is never negative.
-fn non_negative(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn limit_param(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// Runs an outcome update guarded by `WHERE id = ?1 AND state = 'in_flight'
-/// AND lease_owner = ?2`. If it changed nothing, finds out why (no such row,
-/// or someone else's / no lease) inside the same transaction.
-fn guarded_update(
-    tx: &Transaction<'_>,
-    id: &str,
-    worker: &str,
-    set_clause: &str,
-    extra: &[&dyn ToSql],
-) -> Result<(), OutboxError> {
-    let sql = format!(
-        "UPDATE outbox SET {set_clause} WHERE id = ?1 AND state = 'in_flight' AND lease_owner = ?2"
-    );
-    let mut params: Vec<&dyn ToSql> = vec![&id, &worker];
-    params.extend_from_slice(extra);
-    let changed = tx.prepare_cached(&sql)?.execute(params.as_slice())?;
-    if changed == 1 {
-        return Ok(());
-    }
-    let current: Option<(State, Option<String>)> = tx
-        .prepare_cached("SELECT state, lease_owner FROM outbox WHERE id = ?1")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    match current {
-        None => Err(OutboxError::UnknownId { id: id.to_owned() }),
-        Some((state, owner)) => Err(OutboxError::LeaseLost {
-            id: id.to_owned(),
-            worker: worker.to_owned(),
-            state,
-            owner,
-        }),
-    }
-}
-
-/// Applies one outcome inside `tx`, guarded by the worker's lease.
-fn apply_outcome(
-    tx: &Transaction<'_>,
-    worker: &str,
-    outcome: &Outcome<'_>,
-    now: UnixMillis,
-) -> Result<(), OutboxError> {
-    match *outcome {
-        Outcome::Delivered { id, attempts } => guarded_update(
-            tx,
-            id,
-            worker,
-            "state = 'delivered', attempts = ?3, delivered_at = ?4, updated_at = ?4, \
-             lease_owner = NULL, lease_until = NULL",
-            &[&attempts, &now],
-        ),
-        Outcome::Retry {
-            id,
-            attempts,
-            next_attempt_at,
-            last_error,
-        } => guarded_update(
-            tx,
-            id,
-            worker,
-            "state = 'pending', attempts = ?3, next_attempt_at = ?4, last_error = ?5, \
-             updated_at = ?6, lease_owner = NULL, lease_until = NULL",
-            &[
-                &attempts,
-                &next_attempt_at,
-                &truncate_error(last_error),
-                &now,
-            ],
-        ),
-        Outcome::DeadLetter {
-            id,
-            attempts,
-            reason,
-            last_error,
-        } => {
-            guarded_update(
-                tx,
-                id,
-                worker,
-                "state = 'dead_lettered', attempts = ?3, dead_reason = ?4, last_error = ?5, \
-                 updated_at = ?6, lease_owner = NULL, lease_until = NULL",
-                &[&attempts, &reason, &truncate_error(last_error), &now],
-            )?;
-            tracing::warn!(id, %reason, attempts, "signal dead-lettered");
-            Ok(())
-        }
-        Outcome::Release { id } => guarded_update(
-            tx,
-            id,
-            worker,
-            "state = 'pending', updated_at = ?3, lease_owner = NULL, lease_until = NULL",
-            &[&now],
-        ),
-    }
-}
-
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RowSummary> {
-    Ok(RowSummary {
-        id: row.get(0)?,
-        state: row.get(1)?,
-        attempts: row.get(2)?,
-        claims: row.get(3)?,
-        next_attempt_at: row.get(4)?,
-        lease_owner: row.get(5)?,
-        lease_until: row.get(6)?,
-        last_error: row.get(7)?,
-        dead_reason: row.get(8)?,
-        enqueued_at: row.get(9)?,
-        updated_at: row.get(10)?,
-        delivered_at: row.get(11)?,
-        body_len: non_negative(row.get(12)?),
-        body_hash: row.get(13)?,
-    })
-}
-
-impl Outbox for SqliteOutbox {
-    fn enqueue_batch(
-        &self,
-        items: &[NewSignal<'_>],
-        now: UnixMillis,
-    ) -> Result<Vec<EnqueueOutcome>, OutboxError> {
-        if let Some(index) = items.iter().position(|item| item.id.is_empty()) {
-            return Err(OutboxError::InvalidInput {
-                reason: format!("signal {index} of the batch has an empty id"),
-            });
-        }
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO outbox (id, body, body_hash, state, attempts, claims, \
-                     next_attempt_at, enqueued_at, updated_at) \
-                 VALUES (?1, ?2, ?3, 'pending', 0, 0, ?4, ?4, ?4) \
-                 ON CONFLICT (id) DO NOTHING",
-            )?;
-            let mut existing =
-                tx.prepare_cached("SELECT body_hash, body FROM outbox WHERE id = ?1")?;
-            let mut outcomes = Vec::with_capacity(items.len());
-            for item in items {
-                let hash = body_hash(item.body);
-                let inserted = insert.execute((item.id, item.body, &hash, now))? == 1;
-                let outcome = if inserted {
-                    EnqueueOutcome::Inserted
-                } else {
-                    // Compare the bytes, not only the hash: "same body" must
-                    // mean exactly that.
-                    let (stored_hash, stored_body): (String, Vec<u8>) =
-                        existing.query_row([item.id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                    if stored_hash == hash && stored_body == item.body {
-                        EnqueueOutcome::AlreadyPresent
-                    } else {
-                        tracing::warn!(
-                            id = item.id,
-                            "enqueue rejected: id already stored with a different body"
-                        );
-                        EnqueueOutcome::Conflict
-                    }
-                };
-                outcomes.push(outcome);
-            }
-            Ok(outcomes)
-        })
-    }
-
-    fn claim_due(
+    fn claim(
         &self,
         worker: &str,
-        now: UnixMillis,
         limit: usize,
         lease: Duration,
-    ) -> Result<Vec<Claimed>, OutboxError> {
-        check_worker(worker)?;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let lease_until = now.saturating_add(duration_to_millis(lease));
-        self.write(|tx| {
-            // Each half uses its partial index and stops after `limit` rows;
-            // the outer query merges them by due time.
-            let mut due = tx.prepare_cached(
-                "SELECT id, body, attempts, claims, enqueued_at, last_error FROM ( \
-                     SELECT * FROM ( \
-                         SELECT id, body, attempts, claims, enqueued_at, last_error, \
-                             next_attempt_at AS due \
-                         FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
-                         ORDER BY next_attempt_at, enqueued_at, id LIMIT ?2) \
-                     UNION ALL \
-                     SELECT * FROM ( \
-                         SELECT id, body, attempts, claims, enqueued_at, last_error, \
-                             lease_until AS due \
-                         FROM outbox WHERE state = 'in_flight' AND lease_until <= ?1 \
-                         ORDER BY lease_until, enqueued_at, id LIMIT ?2)) \
-                 ORDER BY due, enqueued_at, id LIMIT ?2",
-            )?;
-            let rows = due
-                .query_map((now, limit_param(limit)), |row| {
-                    Ok(Claimed {
-                        id: row.get(0)?,
-                        body: row.get(1)?,
-                        attempts: row.get(2)?,
-                        claims: row.get::<_, u32>(3)?.saturating_add(1),
-                        enqueued_at: row.get(4)?,
-                        last_error: row.get(5)?,
-                        lease_until,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut take = tx.prepare_cached(
-                "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, \
-                     claims = ?4, updated_at = ?5 \
-                 WHERE id = ?1",
-            )?;
-            for claimed in &rows {
-                take.execute((&claimed.id, worker, lease_until, claimed.claims, now))?;
-            }
-            Ok(rows)
-        })
+    ) -> BoxFuture<'_, Result<Claims, OutboxError>> {
+        let worker = worker.to_owned();
+        Box::pin(
+            self.connector
+                .call(move |db| signals::claim(db, &worker, limit, lease)),
+        )
     }
 
-    fn mark_delivered(
-        &self,
-        id: &str,
-        worker: &str,
-        attempts: u32,
-        now: UnixMillis,
-    ) -> Result<(), OutboxError> {
-        let outcome = Outcome::Delivered { id, attempts };
-        self.write(|tx| apply_outcome(tx, worker, &outcome, now))
-    }
-
-    fn reschedule(
-        &self,
-        id: &str,
-        worker: &str,
-        attempts: u32,
-        next_attempt_at: UnixMillis,
-        last_error: &str,
-        now: UnixMillis,
-    ) -> Result<(), OutboxError> {
-        let outcome = Outcome::Retry {
-            id,
-            attempts,
-            next_attempt_at,
-            last_error,
-        };
-        self.write(|tx| apply_outcome(tx, worker, &outcome, now))
-    }
-
-    fn dead_letter(
-        &self,
-        id: &str,
-        worker: &str,
-        attempts: u32,
-        reason: DeadReason,
-        last_error: &str,
-        now: UnixMillis,
-    ) -> Result<(), OutboxError> {
-        let outcome = Outcome::DeadLetter {
-            id,
-            attempts,
-            reason,
-            last_error,
-        };
-        self.write(|tx| apply_outcome(tx, worker, &outcome, now))
-    }
-
-    fn release(&self, id: &str, worker: &str, now: UnixMillis) -> Result<(), OutboxError> {
-        self.write(|tx| apply_outcome(tx, worker, &Outcome::Release { id }, now))
-    }
-
-    fn record_outcomes(
+    fn record(
         &self,
         worker: &str,
-        outcomes: &[Outcome<'_>],
-        now: UnixMillis,
-    ) -> Result<Vec<Result<(), OutboxError>>, OutboxError> {
-        if outcomes.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(|tx| {
-            let mut results = Vec::with_capacity(outcomes.len());
-            for outcome in outcomes {
-                match apply_outcome(tx, worker, outcome, now) {
-                    Ok(()) => results.push(Ok(())),
-                    // Guard failures concern one row, which was not changed:
-                    // report it and keep the rest of the batch.
-                    Err(err @ (OutboxError::LeaseLost { .. } | OutboxError::UnknownId { .. })) => {
-                        results.push(Err(err));
-                    }
-                    // Anything else is a storage failure: roll everything back.
-                    Err(err) => return Err(err),
-                }
-            }
-            Ok(results)
-        })
+        outcomes: Vec<Outcome>,
+    ) -> BoxFuture<'_, Result<Vec<Result<(), OutboxError>>, OutboxError>> {
+        let worker = worker.to_owned();
+        Box::pin(
+            self.connector
+                .call(move |db| record::record(db, &worker, outcomes)),
+        )
     }
 
-    fn release_all(&self, worker: &str, now: UnixMillis) -> Result<u64, OutboxError> {
-        check_worker(worker)?;
-        self.write(|tx| {
-            let released = tx.execute(
-                "UPDATE outbox SET state = 'pending', updated_at = ?2, \
-                     lease_owner = NULL, lease_until = NULL \
-                 WHERE state = 'in_flight' AND lease_owner = ?1",
-                (worker, now),
-            )?;
-            Ok(u64::try_from(released).unwrap_or(u64::MAX))
-        })
-    }
-
-    fn extend_lease(
+    fn extend(
         &self,
-        id: &str,
-        worker: &str,
-        now: UnixMillis,
+        leases: Vec<(String, ClaimToken)>,
         lease: Duration,
-    ) -> Result<UnixMillis, OutboxError> {
-        let lease_until = now.saturating_add(duration_to_millis(lease));
-        self.write(|tx| {
-            guarded_update(
-                tx,
-                id,
-                worker,
-                "lease_until = ?3, updated_at = ?4",
-                &[&lease_until, &now],
-            )
-        })?;
-        Ok(lease_until)
+    ) -> BoxFuture<'_, Result<Vec<Result<Timestamp, OutboxError>>, OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| signals::extend(db, leases, lease)),
+        )
+    }
+
+    fn release_all(&self, worker: &str) -> BoxFuture<'_, Result<u64, OutboxError>> {
+        let worker = worker.to_owned();
+        Box::pin(
+            self.connector
+                .call(move |db| signals::release_all(db, &worker)),
+        )
+    }
+}
+
+impl AlertStore for SqliteOutbox {
+    fn record_alerts(
+        &self,
+        alerts: Vec<NewAlert>,
+    ) -> BoxFuture<'_, Result<Vec<AlertId>, OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| alerts::record_alerts(db, alerts)),
+        )
+    }
+
+    fn acquire_sender(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> BoxFuture<'_, Result<Option<SenderLease>, OutboxError>> {
+        let worker = worker.to_owned();
+        Box::pin(
+            self.connector
+                .call(move |db| alerts::acquire_sender(db, &worker, lease)),
+        )
+    }
+
+    fn pending_alerts(
+        &self,
+        lease: &SenderLease,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredAlert>, OutboxError>> {
+        let lease = *lease;
+        Box::pin(
+            self.connector
+                .call(move |db| alerts::pending_alerts(db, lease, limit)),
+        )
+    }
+
+    fn alert_groups(
+        &self,
+        lease: &SenderLease,
+        since: Duration,
+    ) -> BoxFuture<'_, Result<Vec<GroupState>, OutboxError>> {
+        let lease = *lease;
+        Box::pin(
+            self.connector
+                .call(move |db| alerts::alert_groups(db, lease, since)),
+        )
+    }
+
+    fn update_alerts(
+        &self,
+        lease: &SenderLease,
+        updates: Vec<AlertUpdate>,
+    ) -> BoxFuture<'_, Result<(), OutboxError>> {
+        let lease = *lease;
+        Box::pin(
+            self.connector
+                .call(move |db| alerts::update_alerts(db, lease, updates)),
+        )
+    }
+
+    fn alerts(
+        &self,
+        after: Option<AlertId>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredAlert>, OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| alerts::alerts(db, after, limit)),
+        )
+    }
+
+    fn ledger(&self) -> BoxFuture<'_, Result<Ledger, OutboxError>> {
+        Box::pin(self.connector.call(alerts::ledger))
+    }
+}
+
+impl OutboxAdmin for SqliteOutbox {
+    fn stats(&self) -> BoxFuture<'_, Result<OutboxStats, OutboxError>> {
+        Box::pin(self.connector.call(admin::stats))
+    }
+
+    fn list(&self, filter: ListFilter) -> BoxFuture<'_, Result<Vec<RowSummary>, OutboxError>> {
+        Box::pin(self.connector.call(move |db| admin::list(db, filter)))
+    }
+
+    fn show(&self, ids: Vec<String>) -> BoxFuture<'_, Result<Vec<SignalDetail>, OutboxError>> {
+        Box::pin(self.connector.call(move |db| admin::show(db, ids)))
+    }
+
+    fn replay(&self, request: ReplayRequest) -> BoxFuture<'_, Result<ReplayReport, OutboxError>> {
+        Box::pin(self.connector.call(move |db| admin::replay(db, request)))
     }
 
     fn purge_delivered(
         &self,
-        delivered_before: UnixMillis,
+        older_than: Duration,
         limit: usize,
-    ) -> Result<u64, OutboxError> {
-        if limit == 0 {
-            return Ok(0);
-        }
-        // DELETE ... LIMIT needs a compile-time option the bundled SQLite
-        // lacks; a rowid subquery does the same.
-        let purged = self.write(|tx| {
-            Ok(tx.execute(
-                "DELETE FROM outbox WHERE rowid IN ( \
-                     SELECT rowid FROM outbox \
-                     WHERE state = 'delivered' AND delivered_at < ?1 \
-                     ORDER BY delivered_at LIMIT ?2)",
-                (delivered_before, limit_param(limit)),
-            )?)
-        })?;
-        Ok(u64::try_from(purged).unwrap_or(u64::MAX))
-    }
-
-    fn stats(&self, now: UnixMillis) -> Result<OutboxStats, OutboxError> {
-        self.read(|tx| {
-            let mut stats = OutboxStats::default();
-            let mut counts =
-                tx.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
-            let rows = counts.query_map([], |row| {
-                Ok((row.get::<_, State>(0)?, non_negative(row.get(1)?)))
-            })?;
-            for row in rows {
-                let (state, count) = row?;
-                match state {
-                    State::Pending => stats.pending = count,
-                    State::InFlight => stats.in_flight = count,
-                    State::Delivered => stats.delivered = count,
-                    State::DeadLettered => stats.dead_lettered = count,
+    ) -> BoxFuture<'_, Result<PurgeReport, OutboxError>> {
+        Box::pin(async move {
+            if limit == 0 {
+                return Err(OutboxError::InvalidInput {
+                    reason: "the purge limit (rows per transaction) must be at least 1".to_owned(),
+                });
+            }
+            // One transaction per call, so the worker's own calls interleave
+            // with a long purge instead of waiting for all of it.
+            let mut report = PurgeReport::default();
+            let mut cutoff = None;
+            loop {
+                let batch = self
+                    .connector
+                    .call(move |db| retention::purge_batch(db, older_than, cutoff, limit))
+                    .await?;
+                retention::add(&mut report, &batch);
+                cutoff = Some(batch.cutoff);
+                let full =
+                    usize::try_from(batch.purged.max(batch.expired)).unwrap_or(usize::MAX) >= limit;
+                if !full {
+                    return Ok(report);
                 }
             }
-            let oldest: Option<i64> = tx
-                .prepare_cached("SELECT min(enqueued_at) FROM outbox WHERE state = 'pending'")?
-                .query_row([], |row| row.get(0))?;
-            stats.oldest_pending_age = oldest.map(|enqueued| millis_between(enqueued, now));
-            Ok(stats)
         })
     }
 
-    fn list(&self, state: State, limit: usize) -> Result<Vec<RowSummary>, OutboxError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {SUMMARY_COLUMNS} FROM outbox WHERE state = ?1 \
-                 ORDER BY enqueued_at, id LIMIT ?2"
-            ))?;
-            let rows = stmt
-                .query_map((state, limit_param(limit)), summary_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
+    fn record_audit(&self, entries: Vec<NewAuditEntry>) -> BoxFuture<'_, Result<(), OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| admin::record_audit(db, entries)),
+        )
     }
 
-    fn get(&self, id: &str) -> Result<Option<RowSummary>, OutboxError> {
-        self.read(|tx| {
-            let row = tx
-                .prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM outbox WHERE id = ?1"
-                ))?
-                .query_row([id], summary_from_row)
-                .optional()?;
-            Ok(row)
-        })
+    fn audit(
+        &self,
+        after: Option<i64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<AuditEntry>, OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| admin::audit(db, after, limit)),
+        )
+    }
+}
+
+impl WorkerRegistry for SqliteOutbox {
+    fn heartbeat(&self, worker: WorkerInfo) -> BoxFuture<'_, Result<(), OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| registry::heartbeat(db, worker)),
+        )
     }
 
-    fn replay(&self, id: &str, now: UnixMillis) -> Result<(), OutboxError> {
-        self.write(|tx| {
-            let state: Option<State> = tx
-                .prepare_cached("SELECT state FROM outbox WHERE id = ?1")?
-                .query_row([id], |row| row.get(0))
-                .optional()?;
-            match state {
-                None => return Err(OutboxError::UnknownId { id: id.to_owned() }),
-                Some(State::DeadLettered) => {}
-                Some(state) => {
-                    return Err(OutboxError::WrongState {
-                        id: id.to_owned(),
-                        state,
-                        expected: State::DeadLettered,
-                    });
-                }
-            }
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'pending', attempts = 0, claims = 0, \
-                     next_attempt_at = ?2, dead_reason = NULL, updated_at = ?2 \
-                 WHERE id = ?1",
-            )?
-            .execute((id, now))?;
-            Ok(())
-        })?;
-        tracing::info!(id, "dead-lettered signal replayed");
-        Ok(())
+    fn worker_stopped(&self, worker: &str) -> BoxFuture<'_, Result<(), OutboxError>> {
+        let worker = worker.to_owned();
+        Box::pin(
+            self.connector
+                .call(move |db| registry::worker_stopped(db, &worker)),
+        )
+    }
+
+    fn workers(
+        &self,
+        seen_within: Duration,
+    ) -> BoxFuture<'_, Result<Vec<WorkerSeen>, OutboxError>> {
+        Box::pin(
+            self.connector
+                .call(move |db| registry::workers(db, seen_within)),
+        )
+    }
+}
+
+impl Outbox for SqliteOutbox {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 }

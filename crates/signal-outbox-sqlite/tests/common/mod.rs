@@ -1,71 +1,53 @@
-//! Helpers shared by the integration tests: a unique temporary directory
-//! per test, removed when dropped, and a few outbox shortcuts.
+//! Helpers shared by the SQLite-specific tests: a temporary directory with
+//! an outbox file in it, on a manual clock.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use signal_outbox::{NewSignal, Outbox, SqliteOutbox};
+use signal_outbox::{EnqueueOutcome, NewSignal, OutboxExt, Timestamp};
+use signal_outbox_sqlite::{ManualClock, SqliteOptions, SqliteOutbox};
 
-/// A fixed "now" for tests: time only moves when a test moves it.
-pub(crate) const T0: i64 = 1_700_000_000_000;
+/// Where the manual clock starts.
+pub(crate) const T0: Timestamp = 1_700_000_000_000;
 
-/// A lease long enough that it never expires unless a test advances time.
-pub(crate) const LEASE: Duration = Duration::from_secs(30);
-
-/// A directory under the system temp dir, unique per test (pid + counter +
-/// nanos, so parallel tests and repeated runs never share files).
-#[derive(Debug)]
-pub(crate) struct TempDir {
-    path: PathBuf,
+/// A temporary directory for one outbox, removed when dropped.
+pub(crate) struct Dir {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) clock: ManualClock,
 }
 
-impl TempDir {
-    pub(crate) fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "signal-outbox-test-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir { path }
+impl Dir {
+    pub(crate) fn new() -> Dir {
+        Dir {
+            dir: tempfile::tempdir().unwrap(),
+            clock: ManualClock::new(T0),
+        }
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The database path inside this directory.
+    /// The database path inside the directory.
     pub(crate) fn db(&self) -> PathBuf {
-        self.path.join("outbox.db")
+        self.dir.path().join("outbox.db")
     }
 
+    /// Opens (or reopens) the outbox on the manual clock.
     pub(crate) fn open(&self) -> SqliteOutbox {
-        SqliteOutbox::open(&self.db()).unwrap()
+        self.open_with(SqliteOptions::default())
+    }
+
+    pub(crate) fn open_with(&self, options: SqliteOptions) -> SqliteOutbox {
+        SqliteOutbox::open_with(&self.db(), options.with_clock(Arc::new(self.clock.clone())))
+            .unwrap()
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// Enqueues `id` with body `body` and asserts it was inserted.
-pub(crate) fn put(outbox: &SqliteOutbox, id: &str, body: &[u8], now: i64) {
-    let outcome = outbox.enqueue(NewSignal::new(id, body), now).unwrap();
-    assert_eq!(outcome, signal_outbox::EnqueueOutcome::Inserted, "{id}");
-}
-
-/// The ids of the claimed rows, in claim order.
-pub(crate) fn ids(claimed: &[signal_outbox::Claimed]) -> Vec<&str> {
-    claimed.iter().map(|c| c.id.as_str()).collect()
+/// Enqueues `id` with `body` and asserts it was inserted.
+pub(crate) async fn put(outbox: &SqliteOutbox, id: &str, body: &[u8]) {
+    let outcome = outbox
+        .enqueue_one(NewSignal::new(id, body.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(outcome, EnqueueOutcome::Inserted, "{id}");
 }
