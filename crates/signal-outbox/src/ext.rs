@@ -12,7 +12,8 @@ use crate::signal::{ClaimToken, EnqueueBatch, EnqueueOutcome, NewSignal};
 use crate::store::{BoxFuture, Outbox};
 use crate::time::Timestamp;
 
-/// One-row shortcuts; see the [module docs](self).
+/// One-row shortcuts over the batch methods, for every [`Outbox`] (a
+/// backend never writes them).
 pub trait OutboxExt: Outbox {
     /// Stores one signal (its own transaction: prefer batches for
     /// throughput).
