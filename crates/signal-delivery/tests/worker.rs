@@ -499,3 +499,44 @@ async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_de
         "{alerts:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_attempt_log_keeps_a_redacted_excerpt_of_the_answer() {
+    let stack = support::stack(FAST).await;
+    // A receiver that echoes our signature and the signing secret back.
+    stack.server.set_responder(|request| Reply::Status {
+        code: 422,
+        retry_after: None,
+        body: format!(
+            "{{\"error\":\"unprocessable\",\"sig\":\"{}\",\"key\":\"{}\"}}",
+            request.signature,
+            support::SECRET
+        ),
+    });
+    let (_dir, outbox) = outbox();
+    let body = support::signal_json("sig-echo");
+    let _ = outbox
+        .enqueue_one(NewSignal::new("sig-echo", body.into_bytes()))
+        .await
+        .unwrap();
+    let report = run_for(&outbox, &stack, "w1", settings(), Duration::from_secs(1)).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let detail = outbox.detail("sig-echo").await.unwrap().unwrap();
+    assert_eq!(detail.row.dead_reason, Some(FailureReason::Rejected));
+    let attempt = &detail.attempts[0];
+    assert_eq!(
+        (attempt.status, attempt.error_class.as_deref()),
+        (Some(422), Some("http_422"))
+    );
+    let excerpt = attempt.excerpt.as_deref().expect("the answer's excerpt");
+    assert!(excerpt.contains("unprocessable"), "{excerpt}");
+    let signature = stack.server.received()[0].signature.clone();
+    let sig_value = signature.trim_start_matches("v1,");
+    assert!(!excerpt.contains(sig_value), "signature leaked: {excerpt}");
+    assert!(
+        !excerpt.contains("C2FVsBQIhrscChlQIMV"),
+        "secret leaked: {excerpt}"
+    );
+    assert!(excerpt.contains("[redacted]"), "{excerpt}");
+    assert!(excerpt.len() <= signal_outbox::MAX_EXCERPT_LEN);
+}
