@@ -242,7 +242,7 @@ fn run_outbox_enqueue(root: &Path) -> Result<String, String> {
         "run",
         "--release",
         "-p",
-        "signal-outbox",
+        "signal-outbox-sqlite",
         "--example",
         "enqueue_throughput",
     ]);
@@ -795,7 +795,7 @@ impl Figures {
         );
         let _ = writeln!(
             out,
-            "signal-outbox's `enqueue_batch` into an SQLite file in WAL mode with              `synchronous=FULL` (every commit reaches the disk), 50,000 signals of about 200 bytes              in batches of 500 (group commit: one transaction per batch, each signal acknowledged              only after its batch committed). Goal: at least 5,000 signals/s. Command:              `cargo run --release -p signal-outbox --example enqueue_throughput`.\n"
+            "signal-outbox-sqlite's `enqueue` into an SQLite file in WAL mode with              `synchronous=FULL` (every commit reaches the disk), 50,000 signals of about 200 bytes              in batches of 500 (group commit: one transaction per batch, each signal acknowledged              only after its batch committed). Goal: at least 5,000 signals/s. Command:              `cargo run --release -p signal-outbox-sqlite --example enqueue_throughput`.\n"
         );
         let rate = match &self.outbox {
             Some(Ok(line)) => {
@@ -836,7 +836,7 @@ fn reproduce(bench: &Bench) -> String {
          cargo bench -p signal-delivery --bench e2e -- --warm-up-time {w} --measurement-time {m} --noplot\n\
          cargo bench -p signal-delivery --bench parked_memory\n\
          cargo test -p retry-core --test zero_alloc\n\
-         cargo run --release -p signal-outbox --example enqueue_throughput\n\
+         cargo run --release -p signal-outbox-sqlite --example enqueue_throughput\n\
          ```\n\n\
          Pass `-- --warm-up-time` and friends only with `--bench`: the library targets use \
          the standard bench harness, which rejects criterion's flags.\n\n",

@@ -9,8 +9,10 @@ mod common;
 
 use common::{Running, command, delivery_env, run, signal_json};
 use loopback_fakes::telegram::FakeBotApi;
-use signal_outbox::{Outbox, SqliteOutbox, State};
+use signal_outbox::{ListFilter, OutboxAdmin, RowSummary, State};
+use signal_outbox_sqlite::SqliteOutbox;
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,11 +24,22 @@ fn vars(bot: &FakeBotApi, db: &Path) -> Vec<(&'static str, String)> {
     vars
 }
 
+/// The rows in `state`, read with the outbox's own API (its thread answers
+/// a blocking caller outside any runtime).
+fn rows(db: &Path, state: State, limit: usize) -> Vec<RowSummary> {
+    let outbox = SqliteOutbox::open(db).unwrap();
+    block_on(outbox.list(ListFilter::new(limit).state(state))).unwrap()
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 fn stored(db: &Path, state: State) -> BTreeSet<String> {
-    SqliteOutbox::open(db)
-        .unwrap()
-        .list(state, 100_000)
-        .unwrap()
+    rows(db, state, 100_000)
         .into_iter()
         .map(|row| row.id)
         .collect()
@@ -107,8 +120,7 @@ async fn a_conflict_with_a_stored_signal_is_alerted_and_the_stored_body_kept() {
         "{}",
         alerts[0].text
     );
-    let outbox = SqliteOutbox::open(&db).unwrap();
-    let rows = outbox.list(State::Pending, 10).unwrap();
+    let rows = rows(&db, State::Pending, 10);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].body_len, first.len() as u64, "the first body stays");
 }

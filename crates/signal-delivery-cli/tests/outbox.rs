@@ -11,7 +11,8 @@
 mod common;
 
 use loopback_fakes::signal_server::{FakeSignalServer, Reply};
-use signal_outbox::{Outbox, SqliteOutbox, State};
+use signal_outbox::{ListFilter, OutboxAdmin, State};
+use signal_outbox_sqlite::SqliteOutbox;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -166,7 +167,7 @@ async fn crash_test_sigkill_at_random_moments_loses_nothing() {
         worker.kill().unwrap(); // SIGKILL on Unix
         let status = worker.wait().unwrap();
         assert!(!status.success(), "the worker was killed");
-        let stats = outbox.stats(signal_outbox::now_millis()).unwrap();
+        let stats = outbox.stats().await.unwrap();
         eprintln!(
             "kill {} after {wait} ms: {} received, {stats:?}",
             kill + 1,
@@ -179,7 +180,7 @@ async fn crash_test_sigkill_at_random_moments_loses_nothing() {
     let mut worker = spawn_worker(command(&server.url(), &db, &run_args), &log);
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let stats = outbox.stats(signal_outbox::now_millis()).unwrap();
+        let stats = outbox.stats().await.unwrap();
         if stats.pending == 0 && stats.in_flight == 0 {
             break;
         }
@@ -195,7 +196,7 @@ async fn crash_test_sigkill_at_random_moments_loses_nothing() {
     assert!(status.success(), "graceful exit after SIGTERM: {status:?}");
 
     // Nothing lost: every row has a final state, every id reached the receiver.
-    let stats = outbox.stats(signal_outbox::now_millis()).unwrap();
+    let stats = outbox.stats().await.unwrap();
     assert_eq!(stats.total(), SIGNALS as u64);
     assert_eq!(
         stats.delivered + stats.dead_lettered,
@@ -219,7 +220,11 @@ async fn crash_test_sigkill_at_random_moments_loses_nothing() {
         .filter(|r| r.answered == 200)
         .map(|r| r.id.as_str())
         .collect();
-    for row in outbox.list(State::Delivered, SIGNALS).unwrap() {
+    for row in outbox
+        .list(ListFilter::new(SIGNALS).state(State::Delivered))
+        .await
+        .unwrap()
+    {
         assert!(
             accepted.contains(row.id.as_str()),
             "{} never accepted",
@@ -269,12 +274,13 @@ async fn sigterm_finishes_attempts_in_flight_and_leaves_nothing_claimed() {
     assert!(log_text.contains("worker stopped"), "{log_text}");
 
     let outbox = SqliteOutbox::open(&db).unwrap();
-    let stats = outbox.stats(signal_outbox::now_millis()).unwrap();
+    let stats = outbox.stats().await.unwrap();
     assert_eq!(stats.in_flight, 0, "{stats:?}");
     assert_eq!(stats.pending, 20, "{stats:?}");
     // The attempts in flight were finished (timed out) and recorded.
     let attempted: Vec<_> = outbox
-        .list(State::Pending, 100)
+        .list(ListFilter::new(100).state(State::Pending))
+        .await
         .unwrap()
         .into_iter()
         .filter(|row| row.attempts == 1)
@@ -296,7 +302,7 @@ fn a_corrupted_or_unwritable_outbox_is_a_start_up_error_naming_the_path() {
     let url = "http://127.0.0.1:9/signals";
 
     for (path, needle) in [
-        (&corrupt, "corrupted or is not a SQLite database"),
+        (&corrupt, "is not a SQLite database"),
         (&under_file, "cannot open the signal outbox"),
         (&missing_dir, "does not exist"),
     ] {
@@ -377,7 +383,10 @@ fn enqueue_acknowledges_each_line_after_commit_with_its_outcome() {
 
     // The stored body is the first one; nothing else was stored.
     let outbox = SqliteOutbox::open(&db).unwrap();
-    assert_eq!(outbox.stats(0).unwrap().pending, 2);
+    let stats = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(outbox.stats());
+    assert_eq!(stats.unwrap().pending, 2);
 
     // Configuration errors exit 2 before reading anything.
     let mut bad = command(url, &db, &["enqueue"]);
@@ -497,14 +506,15 @@ async fn sigterm_while_busy_stops_claiming_and_records_every_attempt() {
     assert_eq!(status.code(), Some(0), "{log_text}");
 
     let outbox = SqliteOutbox::open(&db).unwrap();
-    let stats = outbox.stats(signal_outbox::now_millis()).unwrap();
+    let stats = outbox.stats().await.unwrap();
     assert_eq!(stats.in_flight, 0, "{stats:?}");
     assert!(stats.pending > 0, "stopped before the end: {stats:?}");
     assert_eq!(stats.pending + stats.delivered, SIGNALS as u64, "{stats:?}");
     // Every attempt that reached the receiver was recorded, and only those.
     let accepted: HashSet<String> = server.received().into_iter().map(|r| r.id).collect();
     let delivered: HashSet<String> = outbox
-        .list(State::Delivered, SIGNALS)
+        .list(ListFilter::new(SIGNALS).state(State::Delivered))
+        .await
         .unwrap()
         .into_iter()
         .map(|row| row.id)

@@ -12,12 +12,13 @@
 //! or is longer than `SIGNAL_MAX_BYTES` is an `invalid` acknowledgement for
 //! that line, and reading goes on.
 
+use crate::alert_record::failure_alert;
 use crate::outcome::DeliveryError;
 use crate::service::DeliveryService;
 use crate::signal::{self, Signal};
 use serde::Serialize;
 use signal_model::{Frame, FrameReader, MaxBytes, ReadError};
-use signal_outbox::{EnqueueOutcome, NewSignal, Outbox, now_millis};
+use signal_outbox::{EnqueueBatch, EnqueueOutcome, NewAlert, NewSignal, Outbox};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::io::AsyncRead;
@@ -195,6 +196,7 @@ async fn store_batch(
 ) -> bool {
     // Validate every line first; only valid signals are stored.
     let mut valid: Vec<(u64, Signal)> = Vec::new();
+    let mut alerts: Vec<NewAlert> = Vec::new();
     let mut acks: Vec<(u64, Option<Ack>)> = Vec::new();
     let mut read_error = None;
     for frame in batch {
@@ -218,6 +220,9 @@ async fn store_batch(
                     _ => None,
                 };
                 let error = service.reject_invalid(hint, error).await;
+                // Stored with the batch, so the alert outlives this process.
+                let allowed = service.policy().max_attempts();
+                alerts.push(failure_alert(&error, "validate_signal", allowed));
                 report.summary.invalid += 1;
                 acks.push((
                     line,
@@ -232,34 +237,22 @@ async fn store_batch(
             }
         }
     }
-    let stored = {
-        let outbox = Arc::clone(outbox);
-        let items: Vec<(String, bytes::Bytes)> = valid
+    // One transaction: the valid signals, the alerts of the invalid lines
+    // (and, stored by the outbox, one per conflict).
+    let batch = EnqueueBatch {
+        signals: valid
             .iter()
-            .map(|(_, s)| (s.id().to_owned(), s.body().clone()))
-            .collect();
-        tokio::task::spawn_blocking(move || {
-            let batch: Vec<NewSignal<'_>> = items
-                .iter()
-                .map(|(id, body)| NewSignal::new(id, body.as_ref()))
-                .collect();
-            outbox.enqueue_batch(&batch, now_millis())
-        })
-        .await
+            .map(|(line, s)| NewSignal::new(s.id(), s.body().clone()).at_line(*line))
+            .collect(),
+        alerts,
     };
-    let outcomes = match stored {
-        Ok(Ok(outcomes)) => outcomes,
-        Ok(Err(e)) => {
+    let outcomes = match outbox.enqueue(batch).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
             report.failure = Some(format!(
                 "cannot store signals in the outbox: {e}; the {} signal(s) from line {} on were NOT enqueued (no ack was printed for them)",
                 valid.len(),
                 valid.first().map_or(0, |(line, _)| *line)
-            ));
-            return false;
-        }
-        Err(e) => {
-            report.failure = Some(format!(
-                "the outbox task failed: {e}; signals without an ack were NOT enqueued"
             ));
             return false;
         }

@@ -39,6 +39,7 @@
 //! assert_eq!(FailureReason::SignatureRejected.as_str(), "signature_rejected");
 //! ```
 
+mod alert_record;
 pub mod enqueue;
 mod interrupt;
 mod outcome;

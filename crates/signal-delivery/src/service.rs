@@ -275,10 +275,7 @@ impl DeliveryService {
             made: error.attempts(),
             allowed: self.inner.policy.max_attempts(),
         };
-        let operation = match error.reason() {
-            crate::FailureReason::InvalidSignal => "validate_signal",
-            _ => POST_SIGNAL,
-        };
+        let operation = crate::alert_record::operation(error.reason());
         let id = error.signal_id().unwrap_or("(no valid id)").to_owned();
         let alert = self
             .inner

@@ -9,7 +9,8 @@ mod support;
 
 use signal_delivery::enqueue::{Ack, OutputFailed, enqueue_stream};
 use signal_model::MaxBytes;
-use signal_outbox::{Outbox, SqliteOutbox, State};
+use signal_outbox::{AlertKind, AlertStore, OutboxAdmin, OutboxExt, State};
+use signal_outbox_sqlite::SqliteOutbox;
 use std::sync::Arc;
 use support::{signal_json, stack};
 
@@ -73,10 +74,42 @@ async fn bad_lines_are_acknowledged_invalid_and_conflicts_alerted() {
     );
     assert_eq!(acks[4].reason, Some("conflict"));
     assert!(!report.is_success());
-    assert_eq!(store.get("e-7").unwrap().unwrap().state, State::Pending);
+    assert_eq!(
+        store.get("e-7").await.unwrap().unwrap().state,
+        State::Pending
+    );
     // The conflict is alerted, like the invalid lines.
     let alerts: Vec<String> = s.bot.messages().into_iter().map(|m| m.text).collect();
     assert!(alerts.iter().any(|t| t.contains("e-1")), "{alerts:?}");
+    // And every one of those alerts is stored with its batch: three invalid
+    // lines and the conflict on line 5.
+    let stored = store.alerts(None, 100).await.unwrap();
+    let kinds: Vec<AlertKind> = stored.iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == AlertKind::InvalidLine)
+            .count(),
+        3,
+        "{stored:?}"
+    );
+    let conflict = stored
+        .iter()
+        .find(|a| a.kind == AlertKind::Conflict)
+        .expect("the conflict alert");
+    assert_eq!(
+        conflict.payload,
+        signal_outbox::conflict_payload("e-1", Some(5))
+    );
+    let invalid = stored
+        .iter()
+        .find(|a| a.kind == AlertKind::InvalidLine)
+        .unwrap();
+    assert!(
+        invalid.group_key.starts_with("validate_signal:"),
+        "{}",
+        invalid.group_key
+    );
 }
 
 #[tokio::test]
@@ -98,7 +131,7 @@ async fn a_stop_stores_and_acknowledges_every_line_already_read() {
     let stop = async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            if watched.stats(signal_outbox::now_millis()).unwrap().pending == 5 {
+            if watched.stats().await.unwrap().pending == 5 {
                 return;
             }
         }
@@ -151,7 +184,7 @@ async fn an_output_failure_stops_reading_after_storing_what_was_read() {
     assert!(report.output_failed);
     assert!(!report.is_success());
     // Every acknowledgement handed over belongs to a stored signal.
-    let stored = store.stats(signal_outbox::now_millis()).unwrap().pending;
+    let stored = store.stats().await.unwrap().pending;
     assert_eq!(stored, calls);
     assert_eq!(report.summary.enqueued, calls);
 }

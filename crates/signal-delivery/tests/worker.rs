@@ -7,29 +7,22 @@
 mod support;
 
 use loopback_fakes::signal_server::Reply;
-use signal_delivery::worker::{Worker, WorkerClock, WorkerReport, WorkerSettings};
-use signal_outbox::{DeadReason, NewSignal, Outbox, SqliteOutbox, State};
-use std::path::PathBuf;
+use signal_delivery::worker::{Worker, WorkerReport, WorkerSettings};
+use signal_outbox::{
+    AlertKind, AlertStore, FailureReason, NewSignal, Outbox, OutboxExt, SignalStore, State,
+    WorkerRegistry,
+};
+use signal_outbox_sqlite::SqliteOutbox;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
+use support::{TokioTime, audit, outbox_on};
 
+/// Where the outbox's clock (following tokio's paused clock) starts.
 const BASE: i64 = 1_700_000_000_000;
 
-/// Unix milliseconds that follow tokio's (paused) clock, from `BASE`.
-fn clock() -> WorkerClock {
-    let start = Instant::now();
-    Arc::new(move || BASE + i64::try_from(start.elapsed().as_millis()).unwrap())
-}
-
-fn temp_db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sd-worker-{name}-{}-{}",
-        std::process::id(),
-        signal_outbox::now_millis()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("outbox.db")
+/// A fresh outbox whose clock follows tokio's.
+fn outbox() -> (tempfile::TempDir, Arc<SqliteOutbox>) {
+    outbox_on(TokioTime::new(BASE))
 }
 
 fn settings() -> WorkerSettings {
@@ -39,6 +32,7 @@ fn settings() -> WorkerSettings {
         batch_size: 10,
         concurrency: 4,
         stats_interval: Duration::from_secs(5),
+        heartbeat_interval: Duration::from_secs(5),
     }
 }
 
@@ -52,14 +46,12 @@ const FAST: &[(&str, &str)] = &[
 async fn run_for(
     outbox: &Arc<SqliteOutbox>,
     stack: &support::Stack,
-    clock: &WorkerClock,
     name: &str,
     settings: WorkerSettings,
     duration: Duration,
 ) -> WorkerReport {
     let outbox: Arc<dyn Outbox> = outbox.clone();
     Worker::new(outbox, stack.service.clone(), settings)
-        .with_clock(clock.clone())
         .with_name(name)
         .run(tokio::time::sleep(duration))
         .await
@@ -69,23 +61,23 @@ async fn run_for(
 #[tokio::test(start_paused = true)]
 async fn a_row_claimed_by_a_dead_worker_is_picked_up_after_its_lease() {
     let stack = support::stack(FAST).await;
-    let outbox = Arc::new(SqliteOutbox::open(&temp_db("lease")).unwrap());
-    let clock = clock();
+    let (_dir, outbox) = outbox();
     let body = support::signal_json("sig-lease");
     let _ = outbox
-        .enqueue(NewSignal::new("sig-lease", body.as_bytes()), clock())
+        .enqueue_one(NewSignal::new("sig-lease", body.into_bytes()))
+        .await
         .unwrap();
     // A worker claims the row for 2 s and dies without recording anything.
     let claimed = outbox
-        .claim_due("dead-worker", clock(), 10, Duration::from_secs(2))
+        .claim("dead-worker", 10, Duration::from_secs(2))
+        .await
         .unwrap();
-    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed.rows.len(), 1);
 
     // Within the lease nobody else may take it.
     let report = run_for(
         &outbox,
         &stack,
-        &clock,
         "w-new",
         settings(),
         Duration::from_millis(1500),
@@ -93,7 +85,7 @@ async fn a_row_claimed_by_a_dead_worker_is_picked_up_after_its_lease() {
     .await;
     assert_eq!(report.claimed, 0);
     assert_eq!(stack.server.request_count(), 0);
-    let row = outbox.get("sig-lease").unwrap().unwrap();
+    let row = outbox.get("sig-lease").await.unwrap().unwrap();
     assert_eq!(row.state, State::InFlight);
     assert_eq!(row.lease_owner.as_deref(), Some("dead-worker"));
 
@@ -101,14 +93,13 @@ async fn a_row_claimed_by_a_dead_worker_is_picked_up_after_its_lease() {
     let report = run_for(
         &outbox,
         &stack,
-        &clock,
         "w-newer",
         settings(),
         Duration::from_millis(1500),
     )
     .await;
     assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
-    let row = outbox.get("sig-lease").unwrap().unwrap();
+    let row = outbox.get("sig-lease").await.unwrap().unwrap();
     assert_eq!(row.state, State::Delivered);
     assert_eq!((row.attempts, row.claims), (1, 2));
     let received = stack.server.received();
@@ -121,18 +112,17 @@ async fn a_row_claimed_by_a_dead_worker_is_picked_up_after_its_lease() {
 async fn a_restarted_worker_continues_the_stored_schedule() {
     let stack = support::stack(FAST).await;
     stack.server.set_default(Reply::status(503));
-    let outbox = Arc::new(SqliteOutbox::open(&temp_db("schedule")).unwrap());
-    let clock = clock();
+    let (_dir, outbox) = outbox();
     let body = support::signal_json("sig-sched");
     let _ = outbox
-        .enqueue(NewSignal::new("sig-sched", body.as_bytes()), clock())
+        .enqueue_one(NewSignal::new("sig-sched", body.into_bytes()))
+        .await
         .unwrap();
 
     // Attempts at 0 s and 1 s fail; the next is due 2 s later (at ~3 s). Stop at 2.5 s.
     let first = run_for(
         &outbox,
         &stack,
-        &clock,
         "w1",
         settings(),
         Duration::from_millis(2500),
@@ -140,7 +130,7 @@ async fn a_restarted_worker_continues_the_stored_schedule() {
     .await;
     assert_eq!(first.rescheduled, 2, "{first:?}");
     assert_eq!(first.released, 0);
-    let row = outbox.get("sig-sched").unwrap().unwrap();
+    let row = outbox.get("sig-sched").await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (State::Pending, 2));
     let due = row.next_attempt_at - BASE;
     assert!((3000..3200).contains(&due), "next attempt at +{due} ms");
@@ -150,14 +140,13 @@ async fn a_restarted_worker_continues_the_stored_schedule() {
     let second = run_for(
         &outbox,
         &stack,
-        &clock,
         "w2",
         settings(),
         Duration::from_millis(3000),
     )
     .await;
     assert_eq!(second.rescheduled, 1, "{second:?}");
-    let row = outbox.get("sig-sched").unwrap().unwrap();
+    let row = outbox.get("sig-sched").await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (State::Pending, 3));
     let due = row.next_attempt_at - BASE;
     assert!((7000..7300).contains(&due), "next attempt at +{due} ms");
@@ -167,14 +156,13 @@ async fn a_restarted_worker_continues_the_stored_schedule() {
     let third = run_for(
         &outbox,
         &stack,
-        &clock,
         "w3",
         settings(),
         Duration::from_millis(3000),
     )
     .await;
     assert_eq!(third.delivered, 1, "{third:?}");
-    let row = outbox.get("sig-sched").unwrap().unwrap();
+    let row = outbox.get("sig-sched").await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (State::Delivered, 4));
 
     // Same webhook-id every time; gaps 1 s, 2 s, 4 s as if never restarted.
@@ -203,66 +191,141 @@ async fn exhausted_retries_dead_letter_and_alert_once() {
     ])
     .await;
     stack.server.set_default(Reply::status(503));
-    let outbox = Arc::new(SqliteOutbox::open(&temp_db("exhausted")).unwrap());
-    let clock = clock();
+    let (_dir, outbox) = outbox();
     let body = support::signal_json("sig-dead");
     let _ = outbox
-        .enqueue(NewSignal::new("sig-dead", body.as_bytes()), clock())
+        .enqueue_one(NewSignal::new("sig-dead", body.into_bytes()))
+        .await
         .unwrap();
-    let report = run_for(
-        &outbox,
-        &stack,
-        &clock,
-        "w1",
-        settings(),
-        Duration::from_secs(3),
-    )
-    .await;
+    let report = run_for(&outbox, &stack, "w1", settings(), Duration::from_secs(3)).await;
     assert_eq!((report.rescheduled, report.dead_lettered), (1, 1));
-    let row = outbox.get("sig-dead").unwrap().unwrap();
+    let row = outbox.get("sig-dead").await.unwrap().unwrap();
     assert_eq!(row.state, State::DeadLettered);
-    assert_eq!(row.dead_reason, Some(DeadReason::Exhausted));
+    assert_eq!(row.dead_reason, Some(FailureReason::Exhausted));
     assert_eq!(row.attempts, 2);
     let alerts = stack.bot.wait_for_messages(1, Duration::from_secs(5)).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].text.contains("sig-dead"), "{}", alerts[0].text);
 
-    // Replay after the cause is fixed: delivered on the next run.
+    // The alert is also stored, in the dead letter's transaction, and the
+    // ledger counts an outage (a 503 is the server's failure).
+    let stored = outbox.alerts(None, 10).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].kind, AlertKind::SignalFailure);
+    assert_eq!(stored[0].group_key, "post_signal:exhausted:http_503");
+    assert_eq!(stored[0].consecutive, 1);
+    let payload: serde_json::Value = serde_json::from_str(&stored[0].payload).unwrap();
+    assert_eq!(payload["signal_id"], "sig-dead");
+    assert_eq!(payload["reason"], "exhausted");
+    assert_eq!(
+        (
+            payload["attempts_made"].as_u64(),
+            payload["attempts_allowed"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(payload["security"], false);
+    assert!(
+        payload["error"].as_str().unwrap().contains("503"),
+        "{payload}"
+    );
+    let outage = outbox
+        .ledger()
+        .await
+        .unwrap()
+        .outage
+        .expect("an outage is open");
+    assert_eq!(outage.failed, 1);
+    // Both attempts are in the attempt log, with the worker that made them.
+    let log = outbox.detail("sig-dead").await.unwrap().unwrap().attempts;
+    let seen: Vec<_> = log
+        .iter()
+        .map(|a| {
+            (
+                a.attempt,
+                a.status,
+                a.error_class.as_deref(),
+                a.worker.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, Some(503), Some("http_503"), "w1"),
+            (2, Some(503), Some("http_503"), "w1")
+        ]
+    );
+    assert!((log[1].at - log[0].at) >= 1000, "one second apart: {log:?}");
+
+    // Replay after the cause is fixed: delivered on the next run, and the
+    // outage ends with one stored recovered alert.
     stack.server.set_default(Reply::Accept);
-    outbox.replay("sig-dead", clock()).unwrap();
-    let report = run_for(
-        &outbox,
-        &stack,
-        &clock,
-        "w2",
-        settings(),
-        Duration::from_secs(1),
-    )
-    .await;
+    outbox.replay_one("sig-dead", audit()).await.unwrap();
+    let report = run_for(&outbox, &stack, "w2", settings(), Duration::from_secs(1)).await;
     assert_eq!(report.delivered, 1);
     assert_eq!(
-        outbox.get("sig-dead").unwrap().unwrap().state,
+        outbox.get("sig-dead").await.unwrap().unwrap().state,
         State::Delivered
     );
+    let kinds: Vec<AlertKind> = outbox
+        .alerts(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds, [AlertKind::SignalFailure, AlertKind::Recovered]);
+    assert_eq!(outbox.ledger().await.unwrap().outage, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_registers_a_heartbeat_and_says_when_it_stops() {
+    let stack = support::stack(FAST).await;
+    let (_dir, outbox) = outbox();
+    let seen = {
+        let watched = Arc::clone(&outbox);
+        let watch = async move {
+            // Well after start and one heartbeat interval later: alive.
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            watched.workers(Duration::from_secs(60)).await.unwrap()
+        };
+        let work = run_for(
+            &outbox,
+            &stack,
+            "w-beat",
+            settings(),
+            Duration::from_secs(8),
+        );
+        let (seen, _) = tokio::join!(watch, work);
+        seen
+    };
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let worker = &seen[0];
+    assert_eq!((worker.name.as_str(), worker.stopped), ("w-beat", false));
+    assert_eq!(worker.pid, std::process::id());
+    assert!(
+        worker.last_seen - worker.started_at >= 5_000,
+        "a second heartbeat: {worker:?}"
+    );
+    let after = outbox.workers(Duration::from_secs(60)).await.unwrap();
+    assert!(after[0].stopped, "a graceful stop is recorded: {after:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn permanent_rejections_are_dead_lettered_with_their_reason() {
     let stack = support::stack(FAST).await;
-    let outbox = Arc::new(SqliteOutbox::open(&temp_db("permanent")).unwrap());
-    let clock = clock();
+    let (_dir, outbox) = outbox();
     let (rejected, forged) = (
         support::signal_json("sig-400"),
         support::signal_json("sig-401"),
     );
     let _ = outbox
-        .enqueue_batch(
-            &[
-                NewSignal::new("sig-400", rejected.as_bytes()),
-                NewSignal::new("sig-401", forged.as_bytes()),
-            ],
-            clock(),
-        )
+        .enqueue_signals(vec![
+            NewSignal::new("sig-400", rejected.into_bytes()),
+            NewSignal::new("sig-401", forged.into_bytes()),
+        ])
+        .await
         .unwrap();
     stack.server.set_responder(|request| {
         if request.id == "sig-400" {
@@ -271,19 +334,17 @@ async fn permanent_rejections_are_dead_lettered_with_their_reason() {
             Reply::status(401)
         }
     });
-    let report = run_for(
-        &outbox,
-        &stack,
-        &clock,
-        "w1",
-        settings(),
-        Duration::from_secs(1),
-    )
-    .await;
+    let report = run_for(&outbox, &stack, "w1", settings(), Duration::from_secs(1)).await;
     assert_eq!(report.dead_lettered, 2, "{report:?}");
-    let reason = |id: &str| outbox.get(id).unwrap().unwrap().dead_reason;
-    assert_eq!(reason("sig-400"), Some(DeadReason::Rejected));
-    assert_eq!(reason("sig-401"), Some(DeadReason::SignatureRejected));
+    let reason = |id: &'static str| {
+        let outbox = &outbox;
+        async move { outbox.get(id).await.unwrap().unwrap().dead_reason }
+    };
+    assert_eq!(reason("sig-400").await, Some(FailureReason::Rejected));
+    assert_eq!(
+        reason("sig-401").await,
+        Some(FailureReason::SignatureRejected)
+    );
     assert_eq!(
         stack.server.request_count(),
         2,
@@ -303,30 +364,26 @@ const TIGHT_BUDGET: &[(&str, &str)] = &[
     ("RETRY_BUDGET_WINDOW_SECONDS", "1"),
 ];
 
-fn enqueue_all(outbox: &SqliteOutbox, clock: &WorkerClock, ids: &[&str]) {
-    let bodies: Vec<String> = ids.iter().map(|id| support::signal_json(id)).collect();
-    let items: Vec<NewSignal<'_>> = ids
+async fn enqueue_all(outbox: &SqliteOutbox, ids: &[&str]) {
+    let items = ids
         .iter()
-        .zip(&bodies)
-        .map(|(id, body)| NewSignal::new(id, body.as_bytes()))
+        .map(|id| NewSignal::new(*id, support::signal_json(id).into_bytes()))
         .collect();
-    let _ = outbox.enqueue_batch(&items, clock()).unwrap();
+    let _ = outbox.enqueue_signals(items).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_retry_is_rescheduled_without_counting_an_attempt() {
     let stack = support::stack(TIGHT_BUDGET).await;
     stack.server.set_default(Reply::status(503));
-    let outbox = Arc::new(SqliteOutbox::open(&temp_db("deferred")).unwrap());
-    let clock = clock();
-    enqueue_all(&outbox, &clock, &["sig-a", "sig-b"]);
+    let (_dir, outbox) = outbox();
+    enqueue_all(&outbox, &["sig-a", "sig-b"]).await;
 
     // 0 s: both first attempts fail. 1 s: both retries fall due, the window
     // (its first attempts gone) allows one: the other is deferred.
     let report = run_for(
         &outbox,
         &stack,
-        &clock,
         "w1",
         settings(),
         Duration::from_millis(1300),
@@ -334,10 +391,10 @@ async fn a_refused_retry_is_rescheduled_without_counting_an_attempt() {
     .await;
     assert_eq!((report.rescheduled, report.deferred), (3, 1), "{report:?}");
     assert_eq!(stack.server.request_count(), 3, "a deferral sends nothing");
-    let rows: Vec<_> = ["sig-a", "sig-b"]
-        .iter()
-        .map(|id| outbox.get(id).unwrap().unwrap())
-        .collect();
+    let mut rows = Vec::new();
+    for id in ["sig-a", "sig-b"] {
+        rows.push(outbox.get(id).await.unwrap().unwrap());
+    }
     let retried = rows.iter().find(|r| r.attempts == 2).expect("one retried");
     let deferred = rows.iter().find(|r| r.attempts == 1).expect("one deferred");
     assert_eq!(retried.state, State::Pending);
@@ -356,19 +413,11 @@ async fn a_refused_retry_is_rescheduled_without_counting_an_attempt() {
     // The server recovers: the deferred retry goes once the window frees it,
     // and it is attempt 2, not 3.
     stack.server.set_default(Reply::Accept);
-    let report = run_for(
-        &outbox,
-        &stack,
-        &clock,
-        "w2",
-        settings(),
-        Duration::from_secs(4),
-    )
-    .await;
+    let report = run_for(&outbox, &stack, "w2", settings(), Duration::from_secs(4)).await;
     assert_eq!(report.delivered, 2, "{report:?}");
-    let deferred = outbox.get(&deferred.id).unwrap().unwrap();
+    let deferred = outbox.get(&deferred.id).await.unwrap().unwrap();
     assert_eq!((deferred.state, deferred.attempts), (State::Delivered, 2));
-    let retried = outbox.get(&retried.id).unwrap().unwrap();
+    let retried = outbox.get(&retried.id).await.unwrap().unwrap();
     assert_eq!((retried.state, retried.attempts), (State::Delivered, 3));
 }
 
@@ -378,16 +427,14 @@ async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_de
     vars.push(("RETRY_MAX_ELAPSED_SECONDS", "3"));
     let stack = support::stack(&vars).await;
     stack.server.set_default(Reply::status(503));
-    let outbox = Arc::new(SqliteOutbox::open(&temp_db("held-back")).unwrap());
-    let clock = clock();
+    let (_dir, outbox) = outbox();
     let ids = ["sig-1", "sig-2", "sig-3", "sig-4", "sig-5"];
-    enqueue_all(&outbox, &clock, &ids);
+    enqueue_all(&outbox, &ids).await;
 
     // Before the 3 s deadline: retries are deferred, nothing fails for the budget.
     let report = run_for(
         &outbox,
         &stack,
-        &clock,
         "w1",
         settings(),
         Duration::from_millis(2900),
@@ -395,8 +442,8 @@ async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_de
     .await;
     assert!(report.deferred >= 4, "{report:?}");
     for id in ids {
-        let row = outbox.get(id).unwrap().unwrap();
-        assert_ne!(row.dead_reason, Some(DeadReason::Budget), "{row:?}");
+        let row = outbox.get(id).await.unwrap().unwrap();
+        assert_ne!(row.dead_reason, Some(FailureReason::Budget), "{row:?}");
         if row.state == State::Pending {
             assert!(row.attempts <= 2, "{row:?}");
         }
@@ -407,26 +454,18 @@ async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_de
 
     // Past the deadline: every signal is dead-lettered; those the budget held
     // back until then say `budget`, with their last real error and attempts.
-    let report = run_for(
-        &outbox,
-        &stack,
-        &clock,
-        "w2",
-        settings(),
-        Duration::from_secs(2),
-    )
-    .await;
-    let rows: Vec<_> = ids
-        .iter()
-        .map(|id| outbox.get(id).unwrap().unwrap())
-        .collect();
+    let report = run_for(&outbox, &stack, "w2", settings(), Duration::from_secs(2)).await;
+    let mut rows = Vec::new();
+    for id in ids {
+        rows.push(outbox.get(id).await.unwrap().unwrap());
+    }
     assert!(
         rows.iter().all(|r| r.state == State::DeadLettered),
         "{report:?} {rows:?}"
     );
     let held_back: Vec<_> = rows
         .iter()
-        .filter(|r| r.dead_reason == Some(DeadReason::Budget))
+        .filter(|r| r.dead_reason == Some(FailureReason::Budget))
         .collect();
     assert!(!held_back.is_empty(), "{rows:?}");
     for row in &held_back {
@@ -445,12 +484,12 @@ async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_de
     }
     let others: Vec<_> = rows
         .iter()
-        .filter(|r| r.dead_reason != Some(DeadReason::Budget))
+        .filter(|r| r.dead_reason != Some(FailureReason::Budget))
         .collect();
     assert!(
         others
             .iter()
-            .all(|r| r.dead_reason == Some(DeadReason::Deadline)),
+            .all(|r| r.dead_reason == Some(FailureReason::Deadline)),
         "{others:?}"
     );
     // Each give-up was alerted (the first of each kind at once).
@@ -459,4 +498,45 @@ async fn a_signal_is_dead_lettered_budget_only_once_its_deadline_passes_while_de
         alerts.iter().any(|a| a.text.contains("retry budget held")),
         "{alerts:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attempt_log_keeps_a_redacted_excerpt_of_the_answer() {
+    let stack = support::stack(FAST).await;
+    // A receiver that echoes our signature and the signing secret back.
+    stack.server.set_responder(|request| Reply::Status {
+        code: 422,
+        retry_after: None,
+        body: format!(
+            "{{\"error\":\"unprocessable\",\"sig\":\"{}\",\"key\":\"{}\"}}",
+            request.signature,
+            support::SECRET
+        ),
+    });
+    let (_dir, outbox) = outbox();
+    let body = support::signal_json("sig-echo");
+    let _ = outbox
+        .enqueue_one(NewSignal::new("sig-echo", body.into_bytes()))
+        .await
+        .unwrap();
+    let report = run_for(&outbox, &stack, "w1", settings(), Duration::from_secs(1)).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let detail = outbox.detail("sig-echo").await.unwrap().unwrap();
+    assert_eq!(detail.row.dead_reason, Some(FailureReason::Rejected));
+    let attempt = &detail.attempts[0];
+    assert_eq!(
+        (attempt.status, attempt.error_class.as_deref()),
+        (Some(422), Some("http_422"))
+    );
+    let excerpt = attempt.excerpt.as_deref().expect("the answer's excerpt");
+    assert!(excerpt.contains("unprocessable"), "{excerpt}");
+    let signature = stack.server.received()[0].signature.clone();
+    let sig_value = signature.trim_start_matches("v1,");
+    assert!(!excerpt.contains(sig_value), "signature leaked: {excerpt}");
+    assert!(
+        !excerpt.contains("C2FVsBQIhrscChlQIMV"),
+        "secret leaked: {excerpt}"
+    );
+    assert!(excerpt.contains("[redacted]"), "{excerpt}");
+    assert!(excerpt.len() <= signal_outbox::MAX_EXCERPT_LEN);
 }

@@ -1,146 +1,133 @@
-//! Durable transactional outbox for trading signals, on embedded SQLite.
+//! The durable outbox **contract** for trading signals: backend-neutral,
+//! async, with a conformance suite every backend must pass.
 //!
 //! # Why an outbox
 //!
 //! Retries held only in memory die with the process: a deploy or a crash in
 //! the middle of a two-minute backoff drops the signal silently. The
-//! transactional outbox fixes that by ordering the work:
+//! transactional outbox orders the work:
 //!
-//! 1. **Persist first.** [`Outbox::enqueue_batch`] writes the signal (its id,
+//! 1. **Persist first.** [`SignalStore::enqueue`] stores the signal (its id,
 //!    the `webhook-id`, and its exact body bytes) and commits durably. Only
 //!    then is the producer acknowledged.
-//! 2. **Deliver.** A worker [claims](Outbox::claim_due) due rows under a
-//!    time-limited lease and sends them.
-//! 3. **Record the outcome**, each in its own transaction:
-//!    [delivered](Outbox::mark_delivered), [rescheduled](Outbox::reschedule)
-//!    with the attempt count and next attempt time (so the retry schedule
-//!    survives restarts), or [dead-lettered](Outbox::dead_letter) with a
-//!    [`DeadReason`].
+//! 2. **Deliver.** A worker [claims](SignalStore::claim) due rows under a
+//!    time-limited lease, each with a fresh [`ClaimToken`], and sends them.
+//! 3. **Record the outcome**, many per transaction ([`SignalStore::record`]):
+//!    delivered, retry after a delay (the schedule survives restarts),
+//!    deferred without an attempt, or dead-lettered with a
+//!    [`FailureReason`] **and its alert in the same transaction**.
 //!
-//! A crash anywhere leaves every signal in a stored state. A crash after a
-//! send but before its outcome was recorded means the signal is sent again
-//! once the lease expires: delivery is *at least once*, with the same
-//! `webhook-id` every time, so receivers deduplicate on it.
+//! A crash anywhere leaves every signal, and every alert owed, in a stored
+//! state. A crash after a send but before its outcome was recorded means the
+//! signal is sent again once the lease expires: delivery is *at least once*,
+//! with the same `webhook-id` every time, so receivers deduplicate on it.
 //!
-//! # States and transitions
+//! # States and fencing
 //!
 //! ```text
 //!              enqueue
 //!                 |
 //!                 v
-//!   +-------> Pending <-------------------------------+
-//!   |             |                                   |
-//!   |   claim_due | (due: next_attempt_at <= now)     |
-//!   |             v                                   |
-//!   |   +----> InFlight (lease_owner, lease_until)    |
-//!   |   |       |   |   |                             |
-//!   |   +-------+   |   +--- reschedule / release ----+
+//!   +-------> Pending <------------------------------------+
+//!   |             |                                        |
+//!   |       claim | (due: next_attempt_at <= now)          |
+//!   |             v                                        |
+//!   |   +----> InFlight (token, lease_owner, lease_until)  |
+//!   |   |       |   |   |                                  |
+//!   |   +-------+   |   +--- Retry / Defer / Release ------+
 //!   | lease expired |
-//!   | (claim_due by |--- mark_delivered ---> Delivered
-//!   | another worker)
-//!   |               +--- dead_letter ------> DeadLettered
-//!   |                                           |
-//!   +------------------- replay ----------------+
+//!   | (claimed again|--- Delivered ---> Delivered --purge--> tombstone
+//!   |  new token)   |
+//!   |               +--- DeadLetter --> DeadLettered
+//!   |                                       |
+//!   +------------------ replay -------------+
 //! ```
 //!
-//! Outcome methods check that the row is still in flight *and* leased by the
-//! calling worker, and fail with [`OutboxError::LeaseLost`] otherwise, so a
-//! stalled ("zombie") worker cannot overwrite the outcome of the worker that
-//! took its row over.
+//! Every outcome carries the claim's token and is applied only while the row
+//! is still in flight **with that token**, otherwise it is
+//! [`OutboxError::Fenced`]: a stalled ("zombie") worker cannot overwrite the
+//! outcome of the claim that took its row over, whatever its clock or its
+//! name. A worker whose lease expired but whose row nobody claimed since may
+//! still record: it is still the only holder.
 //!
-//! # Why SQLite, and why rusqlite
+//! # Design
 //!
-//! - **Embedded:** no server to run, secure or keep up; the outbox is one file
-//!   (plus `-wal`/`-shm`) next to the service, and the bundled SQLite build
-//!   means no system library version to depend on.
-//! - **WAL mode:** commits append to a log, and readers (`outbox stats`) do
-//!   not block the writer. `synchronous=FULL` makes each commit survive power
-//!   loss; group commit ([`Outbox::enqueue_batch`]) amortises that fsync.
-//! - **rusqlite rather than sqlx:** SQLite calls are blocking file I/O either
-//!   way; rusqlite's synchronous API says so honestly and fits
-//!   `tokio::task::spawn_blocking`, with no async runtime, compile-time query
-//!   macros or offline query metadata needed in this crate, and far fewer
-//!   dependencies. The [`Outbox`] trait keeps the door open for a
-//!   server-backed implementation (Postgres) when several hosts must share
-//!   one outbox.
+//! - **Async and dyn-compatible**: methods return [`BoxFuture`], so
+//!   `Arc<dyn Outbox>` works and the command chooses the backend at run
+//!   time. No macro crate: the box is one allocation per call, nothing next
+//!   to an fsync or a network round trip.
+//! - **Batch first**: the traits hold only batch methods; single-row
+//!   conveniences come from [`OutboxExt`], implemented once for all.
+//! - **Owned types**: no borrowed lifetimes in requests or results.
+//! - **Time comes from the backend** ([`time`](crate::Timestamp)): callers
+//!   never pass "now", schedules are delays, and results the worker decides
+//!   on carry the backend's `now` ([`Claims::now`]).
+//! - **Errors carry no backend types**: [`OutboxError`] holds text.
+//! - **One failure vocabulary**: [`FailureReason`] from `signal-model`.
 //!
-//! # Throughput: group commit
+//! Backends: `signal-outbox-sqlite` (one embedded file, one host) and, in
+//! the next issue, PostgreSQL (a fleet of workers on several hosts).
 //!
-//! With `synchronous=FULL` every commit costs an fsync (on the order of a
-//! millisecond here), so the API commits in batches: [`Outbox::enqueue_batch`]
-//! stores many signals per commit, and [`Outbox::record_outcomes`] records a
-//! worker's outcomes per commit. `examples/enqueue_throughput.rs` measured
-//! roughly 29,000 to 46,000 signals/s enqueued (batches of 500, ~200-byte
-//! bodies) on a 2-core machine, against about 400 to 2,000 per second with
-//! one commit per signal.
+//! # Conformance suite
 //!
-//! # Using it from async code
-//!
-//! The API is synchronous. Share one [`SqliteOutbox`] in an `Arc` and call
-//! it from blocking tasks, so the fsync never stalls the async runtime:
-//!
-//! ```text
-//! let outbox = Arc::clone(&outbox);
-//! let claimed = tokio::task::spawn_blocking(move || {
-//!     outbox.claim_due("worker-1", now_millis(), 64, Duration::from_secs(30))
-//! })
-//! .await??;
-//! ```
-//!
-//! The database path comes from `OUTBOX_PATH` (default `./signal-outbox.db`);
-//! the `signal-config` crate reads and
-//! validates it (an empty value is an error, not the default).
+//! With the `conformance` feature, [`conformance`] holds the lifecycle and
+//! model-based tests, written once against the traits; a backend's test file
+//! runs them all with one macro line (see its docs).
 //!
 //! # Example
 //!
+//! Code written against the contract works with any backend:
+//!
 //! ```
 //! use std::time::Duration;
-//! use signal_outbox::{EnqueueOutcome, NewSignal, Outbox, SqliteOutbox, State};
+//! use signal_outbox::{AttemptRecord, EnqueueOutcome, NewSignal, Outbox, OutboxError, OutboxExt, Outcome};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = std::env::temp_dir().join(format!("signal-outbox-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir)?;
-//! let outbox = SqliteOutbox::open(&dir.join("outbox.db"))?;
+//! /// Enqueues one signal, then claims and delivers it.
+//! async fn round_trip(outbox: &dyn Outbox) -> Result<(), OutboxError> {
+//!     let outcome = outbox.enqueue_one(NewSignal::new("sig-1", &br#"{"side":"buy"}"#[..])).await?;
+//!     assert_eq!(outcome, EnqueueOutcome::Inserted); // durable: acknowledge now
 //!
-//! let now = 1_700_000_000_000; // Unix milliseconds, passed in by the caller
-//! let body = br#"{"symbol":"BTCUSD","side":"buy"}"#;
-//! let outcomes = outbox.enqueue_batch(&[NewSignal::new("sig-1", body)], now)?;
-//! assert_eq!(outcomes, [EnqueueOutcome::Inserted]); // durable: acknowledge now
-//!
-//! let claimed = outbox.claim_due("worker-a", now, 10, Duration::from_secs(30))?;
-//! assert_eq!(claimed.len(), 1);
-//! assert_eq!(claimed[0].body, body);
-//!
-//! // ... deliver claimed[0].body with webhook-id = claimed[0].id ...
-//! outbox.mark_delivered(&claimed[0].id, "worker-a", claimed[0].attempts + 1, now + 120)?;
-//!
-//! let stats = outbox.stats(now + 200)?;
-//! assert_eq!((stats.delivered, stats.pending), (1, 0));
-//! assert_eq!(outbox.get("sig-1")?.map(|row| row.state), Some(State::Delivered));
-//! # drop(outbox);
-//! # std::fs::remove_dir_all(&dir)?;
-//! # Ok(())
-//! # }
+//!     let claims = outbox.claim("worker-a", 10, Duration::from_secs(30)).await?;
+//!     for row in claims.rows {
+//!         // ... deliver row.body with webhook-id = row.id ...
+//!         let attempt = AttemptRecord::delivered(row.attempts + 1, 200, Duration::from_millis(8));
+//!         outbox.record_one("worker-a", Outcome::Delivered { id: row.id, token: row.token, attempt }).await?;
+//!     }
+//!     Ok(())
+//! }
+//! # let _ = round_trip;
 //! ```
 
-mod codec;
-mod diagnose;
+mod alert;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
-mod hash;
-mod outbox;
+mod ext;
 mod outcome;
+mod registry;
 mod report;
-mod schema;
 mod signal;
-mod sqlite;
 mod state;
+mod store;
 mod time;
 
+pub use alert::{
+    AlertId, AlertKind, AlertState, AlertUpdate, CONFLICT_GROUP, GroupState, Ledger, NewAlert,
+    Outage, ParseAlertKindError, ParseAlertStateError, RECOVERED_GROUP, SenderLease, StoredAlert,
+    conflict_payload, recovered_payload,
+};
 pub use error::OutboxError;
-pub use outbox::Outbox;
-pub use outcome::Outcome;
-pub use report::{OutboxStats, RowSummary};
-pub use signal::{Claimed, EnqueueOutcome, NewSignal};
-pub use sqlite::{MAX_ERROR_LEN, SqliteOutbox};
-pub use state::{DeadReason, ParseDeadReasonError, ParseStateError, State};
-pub use time::{UnixMillis, now_millis};
+pub use ext::OutboxExt;
+pub use outcome::{AttemptRecord, MAX_ERROR_LEN, MAX_EXCERPT_LEN, Outcome, truncate_utf8};
+pub use registry::{WorkerInfo, WorkerSeen};
+pub use report::{
+    AuditEntry, Cursor, ListFilter, MAX_REPORTED_IDS, NewAuditEntry, OutboxStats, PurgeReport,
+    ReplayReport, ReplayRequest, ReplaySelection, RowSummary, SignalDetail, StoredAttempt,
+};
+pub use signal::{ClaimToken, Claimed, Claims, EnqueueBatch, EnqueueOutcome, NewSignal};
+/// Why a signal was not delivered: the dead-letter reason, shared with
+/// `send` and the alerts (re-exported from `signal-model`).
+pub use signal_model::{FailureReason, ParseFailureReasonError};
+pub use state::{ParseStateError, State};
+pub use store::{AlertStore, BoxFuture, Outbox, OutboxAdmin, SignalStore, WorkerRegistry};
+pub use time::{Timestamp, UnixMillis, after, duration_millis, elapsed_between, now_millis};

@@ -7,7 +7,7 @@ use crate::exit;
 use crate::output::JsonLines;
 use signal_delivery::enqueue::{Ack, OutputFailed, enqueue_stream};
 use signal_delivery::{DeliveryConfig, DeliveryService, telemetry};
-use signal_outbox::SqliteOutbox;
+use signal_outbox_sqlite::SqliteOutbox;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 

@@ -7,7 +7,8 @@ use crate::exit;
 use crate::output::JsonLines;
 use serde::Serialize;
 use signal_config::{Env, OutboxSettings};
-use signal_outbox::{Outbox, SqliteOutbox, now_millis};
+use signal_outbox::{ListFilter, NewAuditEntry, OutboxAdmin, OutboxExt};
+use signal_outbox_sqlite::SqliteOutbox;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,10 +82,14 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
         Ok(outbox) => outbox,
         Err(e) => return exit::usage(format_args!("{e}\nNothing was done.")),
     };
+    super::block_on(run(command, outbox, path))
+}
+
+/// Runs the command on the open outbox and prints its lines.
+async fn run(command: OutboxCommand, outbox: SqliteOutbox, path: PathBuf) -> ExitCode {
     let mut output = JsonLines::default();
-    let now = now_millis();
     let done = match command {
-        OutboxCommand::Stats { .. } => outbox.stats(now).map(|stats| {
+        OutboxCommand::Stats { .. } => outbox.stats().await.map(|stats| {
             output.write(&StatsLine {
                 path: &path.to_string_lossy(),
                 pending: stats.pending,
@@ -97,14 +102,24 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
         }),
         OutboxCommand::List { state, limit, .. } => {
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-            outbox.list(state.into(), limit).map(|rows| {
+            let filter = ListFilter::new(limit).state(state.into());
+            outbox.list(filter).await.map(|rows| {
                 rows.into_iter()
                     .try_for_each(|row| output.write(&RowLine::from(row)))
             })
         }
-        OutboxCommand::Replay { id, .. } => outbox
-            .replay(&id, now)
-            .map(|()| output.write(&serde_json::json!({"id": id, "outcome": "replayed"}))),
+        OutboxCommand::Replay { id, .. } => {
+            let audit = NewAuditEntry {
+                actor: actor(),
+                action: "replay".to_owned(),
+                detail: serde_json::json!({"ids": [&id], "force": true}).to_string(),
+                result: String::new(),
+            };
+            outbox
+                .replay_one(&id, audit)
+                .await
+                .map(|()| output.write(&serde_json::json!({"id": id, "outcome": "replayed"})))
+        }
     };
     match done {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -134,6 +149,25 @@ fn settings() -> Result<OutboxSettings, ExitCode> {
             Err(exit::usage(signal_config::ConfigErrors(problems)))
         }
     }
+}
+
+/// Who runs this command, for the audit table: `os:user@host pid N`.
+fn actor() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("os:{user}@{host} pid {}", std::process::id())
 }
 
 fn outbox_path(arg: &OutboxArg, settings: &OutboxSettings) -> PathBuf {

@@ -110,3 +110,56 @@ impl Metrics {
             .sum()
     }
 }
+
+/// Unix milliseconds that follow tokio's clock (paused in these tests),
+/// from `base`: the outbox's clock, so leases and schedules move with
+/// `tokio::time` and nothing sleeps for real. The SQLite connection thread
+/// has no runtime of its own, so each reading enters the test's runtime.
+#[derive(Debug)]
+pub struct TokioTime {
+    handle: tokio::runtime::Handle,
+    start: tokio::time::Instant,
+    base: i64,
+}
+
+impl TokioTime {
+    /// A clock reading `base` now; call it inside the test's runtime.
+    pub fn new(base: i64) -> std::sync::Arc<TokioTime> {
+        std::sync::Arc::new(TokioTime {
+            handle: tokio::runtime::Handle::current(),
+            start: tokio::time::Instant::now(),
+            base,
+        })
+    }
+}
+
+impl signal_outbox_sqlite::Clock for TokioTime {
+    fn now(&self) -> i64 {
+        let _runtime = self.handle.enter();
+        self.base + i64::try_from(self.start.elapsed().as_millis()).unwrap()
+    }
+}
+
+/// An outbox file in a fresh temporary directory, on `clock`.
+pub fn outbox_on(
+    clock: std::sync::Arc<TokioTime>,
+) -> (
+    tempfile::TempDir,
+    std::sync::Arc<signal_outbox_sqlite::SqliteOutbox>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox =
+        signal_outbox_sqlite::SqliteOutbox::open_with_clock(&dir.path().join("outbox.db"), clock)
+            .unwrap();
+    (dir, std::sync::Arc::new(outbox))
+}
+
+/// An audit entry for a test's replay.
+pub fn audit() -> signal_outbox::NewAuditEntry {
+    signal_outbox::NewAuditEntry {
+        actor: "os:test@localhost pid 1".to_owned(),
+        action: "replay".to_owned(),
+        detail: "{}".to_owned(),
+        result: String::new(),
+    }
+}

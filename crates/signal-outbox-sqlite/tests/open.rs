@@ -5,38 +5,46 @@
 
 mod common;
 
-use common::{T0, TempDir, put};
-use signal_outbox::{Outbox, OutboxError, SqliteOutbox, State};
+use std::future::Future;
 
-#[test]
-fn creates_the_file_and_schema_and_reopen_keeps_rows() {
-    let dir = TempDir::new("create");
+use common::{Dir, put};
+use signal_outbox::{OutboxAdmin, OutboxError, OutboxExt, State};
+use signal_outbox_sqlite::{SCHEMA_VERSION, SqliteOutbox};
+
+#[tokio::test]
+async fn creates_the_file_and_schema_and_reopen_keeps_rows() {
+    let dir = Dir::new();
     let db = dir.db();
     assert!(!db.exists());
     {
-        let outbox = SqliteOutbox::open(&db).unwrap();
+        let outbox = dir.open();
         assert_eq!(outbox.path(), db.as_path());
+        assert_eq!(
+            signal_outbox::Outbox::describe(&outbox),
+            db.display().to_string()
+        );
         assert!(db.is_file(), "open must create the database file");
-        put(&outbox, "a", b"alpha", T0);
-        put(&outbox, "b", b"\x00\xffbinary\n", T0 + 1);
+        put(&outbox, "a", b"alpha").await;
+        put(&outbox, "b", b"\x00\xffbinary\n").await;
     }
     // Reopen (a restart): the schema is recognised, rows are all there.
-    let outbox = SqliteOutbox::open(&db).unwrap();
-    let stats = outbox.stats(T0 + 10).unwrap();
-    assert_eq!(stats.pending, 2);
-    assert_eq!(stats.total(), 2);
-    let row = outbox.get("b").unwrap().unwrap();
-    assert_eq!(row.state, State::Pending);
-    assert_eq!(row.body_len, 9);
-    assert_eq!(row.enqueued_at, T0 + 1);
+    let outbox = dir.open();
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.total()), (2, 2));
+    let row = outbox.get("b").await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.body_len, row.enqueued_at),
+        (State::Pending, 9, common::T0)
+    );
     // And a third open of the same file alongside works (a second process).
     let other = SqliteOutbox::open(&db).unwrap();
-    assert_eq!(other.stats(T0).unwrap().pending, 2);
+    assert_eq!(other.stats().await.unwrap().pending, 2);
+    assert!(format!("{other:?}").contains("outbox.db"));
 }
 
-#[test]
-fn uses_wal_and_full_sync_and_marks_the_file() {
-    let dir = TempDir::new("pragmas");
+#[tokio::test]
+async fn uses_wal_and_full_sync_and_marks_the_file() {
+    let dir = Dir::new();
     drop(dir.open());
     // Inspect the file with a separate raw connection.
     let conn = rusqlite::Connection::open(dir.db()).unwrap();
@@ -51,12 +59,27 @@ fn uses_wal_and_full_sync_and_marks_the_file() {
     let version: i32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, SCHEMA_VERSION);
+    // A fresh file records both migrations, applied now by this build.
+    let applied: Vec<(i32, Option<i64>, String)> = conn
+        .prepare(
+            "SELECT version, applied_at, binary_version FROM schema_migrations ORDER BY version",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(applied.len(), 2);
+    assert!(
+        applied.iter().all(|(_, at, binary)| *at == Some(common::T0)
+            && binary.starts_with("signal-outbox-sqlite "))
+    );
 }
 
 #[test]
 fn garbage_file_is_reported_as_corrupt_with_the_path_and_a_remedy() {
-    let dir = TempDir::new("garbage");
+    let dir = Dir::new();
     let db = dir.db();
     std::fs::write(
         &db,
@@ -65,12 +88,12 @@ fn garbage_file_is_reported_as_corrupt_with_the_path_and_a_remedy() {
     .unwrap();
     let err = SqliteOutbox::open(&db).unwrap_err();
     assert!(
-        matches!(&err, OutboxError::Corrupt { path, .. } if path == &db),
+        matches!(&err, OutboxError::Corrupt { target, .. } if *target == db.display().to_string()),
         "{err:?}"
     );
     let msg = err.to_string();
     assert!(msg.contains(&db.display().to_string()), "{msg}");
-    assert!(msg.contains("not a database"), "{msg}");
+    assert!(msg.contains("not a SQLite database"), "{msg}");
     assert!(
         msg.contains("restore it from a backup or move it aside"),
         "{msg}"
@@ -85,29 +108,31 @@ fn garbage_file_is_reported_as_corrupt_with_the_path_and_a_remedy() {
 
 #[test]
 fn directory_path_is_refused() {
-    let dir = TempDir::new("isdir");
-    let err = SqliteOutbox::open(dir.path()).unwrap_err();
+    let dir = Dir::new();
+    let err = SqliteOutbox::open(dir.dir.path()).unwrap_err();
     match &err {
-        OutboxError::Open { path, reason, hint } => {
-            assert_eq!(path, dir.path());
+        OutboxError::Open {
+            target,
+            reason,
+            hint,
+        } => {
+            assert_eq!(*target, dir.dir.path().display().to_string());
             assert!(reason.contains("is a directory"), "{reason}");
             assert!(hint.contains("OUTBOX_PATH"), "{hint}");
         }
         other => panic!("expected Open, got {other:?}"),
     }
-    assert!(err.to_string().contains(&dir.path().display().to_string()));
 }
 
 #[test]
 fn parent_that_is_a_file_is_refused() {
-    let dir = TempDir::new("parentfile");
-    let file = dir.path().join("plain-file");
+    let dir = Dir::new();
+    let file = dir.dir.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let db = file.join("outbox.db");
-    let err = SqliteOutbox::open(&db).unwrap_err();
-    match &err {
-        OutboxError::Open { path, reason, .. } => {
-            assert_eq!(path, &db);
+    match SqliteOutbox::open(&db).unwrap_err() {
+        OutboxError::Open { target, reason, .. } => {
+            assert_eq!(target, db.display().to_string());
             assert!(reason.contains("is a file, not a directory"), "{reason}");
             assert!(reason.contains("plain-file"), "{reason}");
         }
@@ -117,11 +142,9 @@ fn parent_that_is_a_file_is_refused() {
 
 #[test]
 fn missing_parent_directory_is_refused_not_created() {
-    let dir = TempDir::new("noparent");
-    let missing = dir.path().join("no-such-dir");
-    let db = missing.join("outbox.db");
-    let err = SqliteOutbox::open(&db).unwrap_err();
-    match &err {
+    let dir = Dir::new();
+    let missing = dir.dir.path().join("no-such-dir");
+    match SqliteOutbox::open(&missing.join("outbox.db")).unwrap_err() {
         OutboxError::Open { reason, hint, .. } => {
             assert!(reason.contains("does not exist"), "{reason}");
             assert!(hint.contains("mkdir"), "{hint}");
@@ -142,17 +165,16 @@ fn empty_path_is_refused() {
 
 #[test]
 fn another_programs_sqlite_file_is_refused_untouched() {
-    let dir = TempDir::new("foreign");
+    let dir = Dir::new();
     let db = dir.db();
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT);")
             .unwrap();
     }
-    let err = SqliteOutbox::open(&db).unwrap_err();
-    match &err {
+    match SqliteOutbox::open(&db).unwrap_err() {
         OutboxError::Open { reason, .. } => {
-            assert!(reason.contains("not a signal outbox"), "{reason}");
+            assert!(reason.contains("not a signal outbox"), "{reason}")
         }
         other => panic!("expected Open, got {other:?}"),
     }
@@ -169,28 +191,38 @@ fn another_programs_sqlite_file_is_refused_untouched() {
 
 #[test]
 fn newer_schema_version_is_refused() {
-    let dir = TempDir::new("newer");
+    let dir = Dir::new();
     drop(dir.open());
     {
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
-        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
     }
     let err = SqliteOutbox::open(&dir.db()).unwrap_err();
     match &err {
-        OutboxError::Open { reason, .. } => {
-            assert!(reason.contains("newer version"), "{reason}");
-            assert!(reason.contains("schema 2"), "{reason}");
+        OutboxError::SchemaTooNew {
+            found, supported, ..
+        } => {
+            assert_eq!(
+                (*found, *supported),
+                (i64::from(SCHEMA_VERSION + 1), i64::from(SCHEMA_VERSION))
+            );
         }
-        other => panic!("expected Open, got {other:?}"),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("newer version") && msg.contains("schema 3"),
+        "{msg}"
+    );
 }
 
-#[test]
-fn tampered_row_is_a_corrupt_error_not_a_panic() {
-    let dir = TempDir::new("tampered");
+#[tokio::test]
+async fn tampered_row_is_a_corrupt_error_not_a_panic() {
+    let dir = Dir::new();
     {
         let outbox = dir.open();
-        put(&outbox, "a", b"alpha", T0);
+        put(&outbox, "a", b"alpha").await;
     }
     {
         // Bypass the CHECK constraints the way a hand edit or disk damage would.
@@ -201,10 +233,10 @@ fn tampered_row_is_a_corrupt_error_not_a_panic() {
             .unwrap();
     }
     let outbox = dir.open();
-    let err = outbox.get("a").unwrap_err();
+    let err = outbox.get("a").await.unwrap_err();
     assert!(matches!(err, OutboxError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("bogus"), "{err}");
-    let err = outbox.stats(T0).unwrap_err();
+    let err = outbox.stats().await.unwrap_err();
     assert!(matches!(err, OutboxError::Corrupt { .. }), "{err:?}");
 }
 
@@ -213,8 +245,8 @@ fn tampered_row_is_a_corrupt_error_not_a_panic() {
 fn read_only_directory_is_refused_when_permissions_apply() {
     use std::os::unix::fs::PermissionsExt;
 
-    let dir = TempDir::new("readonly");
-    let locked = dir.path().join("locked");
+    let dir = Dir::new();
+    let locked = dir.dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
     let restore = || std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755));
@@ -231,8 +263,8 @@ fn read_only_directory_is_refused_when_permissions_apply() {
     let err = SqliteOutbox::open(&db).unwrap_err();
     restore().unwrap();
     match &err {
-        OutboxError::Open { path, hint, .. } => {
-            assert_eq!(path, &db);
+        OutboxError::Open { target, hint, .. } => {
+            assert_eq!(*target, db.display().to_string());
             assert!(hint.contains("writable"), "{hint}");
         }
         other => panic!("expected Open, got {other:?}"),
@@ -240,44 +272,33 @@ fn read_only_directory_is_refused_when_permissions_apply() {
 }
 
 #[test]
-fn two_handles_on_one_file_never_claim_the_same_row_twice() {
-    // Two handles are two connections, as with two processes sharing the
-    // file: the IMMEDIATE transactions and the busy timeout serialise them.
-    let dir = TempDir::new("twohandles");
-    let first = std::sync::Arc::new(dir.open());
-    let second = std::sync::Arc::new(dir.open());
-    let ids: Vec<String> = (0..300).map(|i| format!("s{i:03}")).collect();
-    let items: Vec<_> = ids
-        .iter()
-        .map(|id| signal_outbox::NewSignal::new(id, b"b"))
-        .collect();
-    first.enqueue_batch(&items, T0).unwrap();
+fn the_outbox_works_without_any_async_runtime() {
+    // The connection has its own thread: a plain executor (here a
+    // hand-rolled block_on) needs no tokio runtime around it.
+    let dir = Dir::new();
+    let outbox = dir.open();
+    let stats = futures_lite_block_on(outbox.stats()).unwrap();
+    assert_eq!(stats.total(), 0);
+}
 
-    let workers: Vec<_> = [first.clone(), second.clone()]
-        .into_iter()
-        .enumerate()
-        .map(|(n, outbox)| {
-            std::thread::spawn(move || {
-                let worker = format!("w{n}");
-                let mut mine = Vec::new();
-                loop {
-                    let claimed = outbox.claim_due(&worker, T0, 5, common::LEASE).unwrap();
-                    if claimed.is_empty() {
-                        break mine;
-                    }
-                    for c in claimed {
-                        outbox.mark_delivered(&c.id, &worker, 1, T0).unwrap();
-                        mine.push(c.id);
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut all: Vec<String> = workers
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    all.sort();
-    assert_eq!(all, ids, "each row delivered exactly once");
-    assert_eq!(second.stats(T0).unwrap().delivered, 300);
+/// The smallest executor: polls `future` on this thread, parking between
+/// wake-ups.
+fn futures_lite_block_on<F: Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+        std::thread::park();
+    }
 }

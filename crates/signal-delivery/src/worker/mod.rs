@@ -1,0 +1,376 @@
+//! The outbox worker: claims due signals from the durable outbox, makes one
+//! delivery attempt per claim, and records the outcome.
+//!
+//! It works with any backend of the `signal-outbox` contract
+//! (`Arc<dyn Outbox>`). Claim, attempt and record are named steps, one file
+//! each (`worker/claim.rs`, `worker/attempt.rs`, `worker/record.rs`).
+//!
+//! # One attempt per claim
+//!
+//! The in-memory retry loop of [`DeliveryService::deliver`] sleeps between
+//! attempts, and a crash during that sleep loses the signal. The worker never
+//! sleeps holding a signal: each claim is one attempt, and a failure is
+//! decided with [`retry_core::decide_after_failure`] (the loop's own rule)
+//! and stored, as one [`Outcome`](signal_outbox::Outcome) carrying the
+//! claim's token:
+//!
+//! - delivered: `Outcome::Delivered`, with the attempt's status and latency;
+//! - retry: `Outcome::Retry` with the attempt count and the delay, so a
+//!   restarted worker continues the same schedule;
+//! - give up: `Outcome::DeadLetter` with the reason **and the alert**, stored
+//!   in the same transaction, then the alert through the same path as
+//!   `deliver` (same metrics, same alert text).
+//!
+//! Every attempt is written to the outbox's attempt log: status or error
+//! class, latency, and a short redacted excerpt of the server's answer when
+//! the client exposes one (`hmac-client` keeps a sanitized excerpt of the
+//! body of an HTTP error; a transport failure has none).
+//!
+//! # Retry budget
+//!
+//! The service's shared [`retry_core::RetryBudget`] is asked right before
+//! each attempt, as the in-memory loop asks it: a first attempt (a row with
+//! no attempts yet) deposits, a retry withdraws. When the budget refuses a
+//! due retry, the claim makes **no attempt**: the row is deferred
+//! (`Outcome::Defer`) by [`retry_core::decide_after_refusal`] (0.5 s to 1.5 s,
+//! never past the deadline) with its attempt count and last error
+//! unchanged, and counted in `retry_deferrals_total`. Only a retry still
+//! refused when the deadline has come is dead-lettered, with reason `budget`.
+//!
+//! Outcomes are recorded by one recorder task that commits whatever has
+//! accumulated in one transaction (group commit), so a busy worker pays one
+//! fsync per batch, not per signal.
+//!
+//! # Deadline and time
+//!
+//! `RETRY_MAX_ELAPSED_SECONDS` is measured from the signal's **enqueue time**
+//! (stored with the row), not from its first attempt: a trading signal's
+//! value decays from the moment it was produced. The age is the backend's
+//! `claims.now - enqueued_at` plus this process's monotonic time since the
+//! claim, so no host clock is compared with the backend's. A signal that
+//! waited longer than the deadline still gets an attempt; if that attempt
+//! fails it is dead-lettered with reason `deadline`. The same holds for a
+//! replayed signal: a replay gives an old signal one more attempt, not a
+//! fresh schedule.
+//!
+//! # At least once
+//!
+//! The `webhook-id` is the row id on every attempt. A crash after a send but
+//! before its outcome was committed sends the signal again once the lease
+//! expires; receivers deduplicate on the id.
+//!
+//! # Heartbeat and shutdown
+//!
+//! The worker records a heartbeat at start and every
+//! [`WorkerSettings::heartbeat_interval`]. When the `shutdown` future passed
+//! to [`Worker::run`] completes, it stops claiming, lets the attempts
+//! already started finish (each is bounded by the HTTP request timeout) and
+//! records them, hands back anything it still holds (`release_all`), marks
+//! itself stopped in the registry, and flushes pending alert summaries.
+
+mod attempt;
+mod claim;
+mod record;
+mod settings;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use signal_outbox::{Outbox, OutboxError, WorkerInfo, now_millis};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::service::DeliveryService;
+use attempt::{Ctx, Done};
+use claim::{Claimer, keep_alive, refresh_once, refresh_stats};
+use record::Recorder;
+pub use settings::WorkerSettings;
+
+/// What one run of the worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Rows claimed.
+    pub claimed: u64,
+    /// Signals delivered (and recorded).
+    pub delivered: u64,
+    /// Failed attempts rescheduled.
+    pub rescheduled: u64,
+    /// Due retries the retry budget deferred: rescheduled without an attempt.
+    pub deferred: u64,
+    /// Signals dead-lettered (each alerted).
+    pub dead_lettered: u64,
+    /// Outcomes not recorded because the claim was fenced: another worker
+    /// had claimed the row again after this one's lease expired.
+    pub lease_lost: u64,
+    /// Outcomes not recorded because the database failed (the rows come
+    /// back when their lease expires).
+    pub not_recorded: u64,
+    /// Rows handed back unattempted at shutdown.
+    pub released: u64,
+}
+
+impl WorkerReport {
+    fn add(&mut self, done: Done) {
+        match done {
+            Done::Delivered => self.delivered += 1,
+            Done::Rescheduled => self.rescheduled += 1,
+            Done::Deferred => self.deferred += 1,
+            Done::DeadLettered => self.dead_lettered += 1,
+            Done::LeaseLost => self.lease_lost += 1,
+            Done::NotRecorded => self.not_recorded += 1,
+        }
+    }
+}
+
+/// Why the worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The outbox failed in a way the worker cannot continue from.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// The outbox worker; see the [module docs](self).
+pub struct Worker {
+    outbox: Arc<dyn Outbox>,
+    service: DeliveryService,
+    settings: WorkerSettings,
+    name: String,
+    healthy: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("name", &self.name)
+            .field("outbox", &self.outbox)
+            .field("settings", &self.settings)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// This host's name: `HOSTNAME`, else `/etc/hostname`, else `localhost`.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// A worker name unique to this process instance: `host:pid:start-millis`.
+/// It shows who holds a row (`lease_owner`) and names the worker in the
+/// registry; claim tokens, not names, fence the outcomes.
+pub fn unique_worker_name() -> String {
+    format!("{}:{}:{}", host_name(), std::process::id(), now_millis())
+}
+
+impl Worker {
+    /// A worker on `outbox` delivering through `service` (its HTTP client,
+    /// retry policy, budget and alerts), with a [unique
+    /// name](unique_worker_name).
+    pub fn new(
+        outbox: Arc<dyn Outbox>,
+        service: DeliveryService,
+        settings: WorkerSettings,
+    ) -> Worker {
+        Worker {
+            outbox,
+            service,
+            settings,
+            name: unique_worker_name(),
+            healthy: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Uses `name` as the lease owner and registry name; it should be unique
+    /// to this instance.
+    pub fn with_name(mut self, name: impl Into<String>) -> Worker {
+        self.name = name.into();
+        self
+    }
+
+    /// The worker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// False while the outbox cannot be read (claims failing); for `/healthz`.
+    pub fn health(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.healthy)
+    }
+
+    /// Runs until `shutdown` completes, then shuts down gracefully (see the
+    /// [module docs](self)). Alert summaries are flushed before it returns.
+    ///
+    /// Storage errors while claiming are logged and retried (the health flag
+    /// turns false meanwhile); they do not stop the worker.
+    ///
+    /// # Errors
+    /// Only a failure of the final hand-back (`release_all`); the rows it
+    /// could not release come back when their lease expires.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<WorkerReport, WorkerError> {
+        let Worker {
+            outbox,
+            service,
+            settings,
+            name,
+            healthy,
+        } = self;
+        let name: Arc<str> = Arc::from(name);
+        tracing::info!(
+            worker = %name,
+            outbox = %outbox.describe(),
+            lease_s = settings.lease.as_secs_f64(),
+            batch = settings.batch_size,
+            concurrency = settings.concurrency,
+            "outbox worker started"
+        );
+        let info = WorkerInfo {
+            name: name.to_string(),
+            host: host_name(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let heartbeat = tokio::spawn(keep_alive(
+            Arc::clone(&outbox),
+            info,
+            settings.heartbeat_interval,
+        ));
+        let (recorder, recording) = Recorder::start(Arc::clone(&outbox), Arc::clone(&name));
+        let stats = tokio::spawn(refresh_stats(Arc::clone(&outbox), settings.stats_interval));
+        let ctx = Arc::new(Ctx {
+            service: service.clone(),
+            recorder,
+        });
+        let mut claimer = Claimer::new(
+            Arc::clone(&outbox),
+            Arc::clone(&name),
+            settings.lease,
+            healthy,
+        );
+        let permits = Arc::new(Semaphore::new(settings.concurrency));
+        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let mut report = WorkerReport::default();
+        let mut shutdown = std::pin::pin!(shutdown);
+
+        'claiming: loop {
+            while let Some(done) = tasks.try_join_next() {
+                reap(&mut report, done);
+            }
+            // A busy worker never reaches the waits below: check here too.
+            if is_ready(shutdown.as_mut()).await {
+                break 'claiming;
+            }
+            let free = permits.available_permits().min(settings.batch_size);
+            // Every claim is a commit (an fsync): while attempts are in
+            // flight, wait until at least half a batch of slots is free
+            // rather than claiming one row at a time.
+            let worth_claiming = settings
+                .batch_size
+                .min(settings.concurrency)
+                .div_ceil(2)
+                .max(1);
+            if free == 0 || (free < worth_claiming && !tasks.is_empty()) {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break 'claiming,
+                    Some(done) = tasks.join_next() => reap(&mut report, done),
+                }
+                continue;
+            }
+            let claimed = claimer.claim(free).await;
+            if claimed.is_empty() {
+                // Idle (or failing): wait, longer after repeated failures.
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break 'claiming,
+                    () = tokio::time::sleep(claimer.idle_wait(settings.poll_interval)) => {}
+                }
+                continue;
+            }
+            report.claimed += claimed.len() as u64;
+            if is_ready(shutdown.as_mut()).await {
+                // Claimed but not attempted: handed back by release_all below.
+                break 'claiming;
+            }
+            for job in claimed {
+                // Only this loop takes permits, and it claimed at most the
+                // free ones, so this succeeds; if not, the row stays claimed
+                // and is released at shutdown or taken over after its lease.
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    tracing::warn!(signal_id = %job.row.id, "no free slot for a claimed row");
+                    continue;
+                };
+                let ctx = Arc::clone(&ctx);
+                let span = tracing::info_span!("signal", id = %job.row.id, attempt = job.row.attempts.saturating_add(1));
+                tasks.spawn(
+                    async move {
+                        let done = attempt::attempt(&ctx, job).await;
+                        drop(permit);
+                        done
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+
+        tracing::info!(worker = %name, in_flight = tasks.len(), "shutting down: finishing attempts in flight");
+        while let Some(done) = tasks.join_next().await {
+            reap(&mut report, done);
+        }
+        drop(ctx);
+        if let Err(error) = recording.await {
+            tracing::error!(error = %error, "outbox recorder task failed");
+        }
+        stats.abort();
+        heartbeat.abort();
+        let released = outbox.release_all(&name).await;
+        if let Err(error) = outbox.worker_stopped(&name).await {
+            tracing::warn!(error = %error, "cannot mark the worker stopped in the outbox");
+        }
+        refresh_once(outbox.as_ref()).await;
+        service.shutdown().await;
+        report.released = released?;
+        tracing::info!(
+            worker = %name,
+            claimed = report.claimed,
+            delivered = report.delivered,
+            rescheduled = report.rescheduled,
+            deferred = report.deferred,
+            dead_lettered = report.dead_lettered,
+            released = report.released,
+            "outbox worker stopped"
+        );
+        Ok(report)
+    }
+}
+
+/// Polls `future` once: true if it has completed. Used on the shutdown
+/// future only, which is never polled again once it was ready.
+async fn is_ready(future: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    let mut future = future;
+    std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx).is_ready())).await
+}
+
+fn reap(report: &mut WorkerReport, done: Result<Done, tokio::task::JoinError>) {
+    match done {
+        Ok(done) => report.add(done),
+        // The row stays in flight and comes back after its lease.
+        Err(error) => {
+            tracing::error!(error = %error, "a delivery task failed; its signal is retried after the lease");
+            report.not_recorded += 1;
+        }
+    }
+}

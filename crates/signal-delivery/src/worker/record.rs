@@ -1,0 +1,110 @@
+//! Group commit of outcomes: one recorder task commits whatever the attempt
+//! tasks have handed it since the last commit, in one transaction, so a
+//! busy worker pays one fsync per batch instead of one per signal.
+
+use std::sync::Arc;
+
+use signal_outbox::{Outbox, Outcome};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most outcomes committed in one transaction by the recorder.
+const MAX_RECORD_BATCH: usize = 256;
+
+/// Why an outcome was not recorded.
+#[derive(Debug)]
+pub(super) enum NotRecorded {
+    /// The claim is no longer this worker's (fenced: the row was claimed
+    /// again, or has an outcome already).
+    NotHeld(String),
+    /// The database failed; the row comes back after its lease.
+    Storage(String),
+}
+
+pub(super) type Recorded = Result<(), NotRecorded>;
+
+/// One outcome waiting for its commit, and where its answer goes.
+pub(super) struct Record {
+    outcome: Outcome,
+    reply: oneshot::Sender<Recorded>,
+}
+
+/// The attempt tasks' side of the recorder.
+#[derive(Debug, Clone)]
+pub(super) struct Recorder {
+    records: mpsc::UnboundedSender<Record>,
+}
+
+impl Recorder {
+    /// Starts the recorder task for `worker`; it ends once every [`Recorder`]
+    /// is dropped and the last batch is committed.
+    pub(super) fn start(
+        outbox: Arc<dyn Outbox>,
+        worker: Arc<str>,
+    ) -> (Recorder, tokio::task::JoinHandle<()>) {
+        let (records, incoming) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(outbox, worker, incoming));
+        (Recorder { records }, task)
+    }
+
+    /// Hands `outcome` to the recorder and waits until it is committed (or
+    /// refused).
+    pub(super) async fn record(&self, outcome: Outcome) -> Recorded {
+        let (reply, answer) = oneshot::channel();
+        if self.records.send(Record { outcome, reply }).is_err() {
+            return Err(NotRecorded::Storage("the recorder has stopped".to_owned()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(NotRecorded::Storage("the recorder has stopped".to_owned())))
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.outcome.id())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn run(
+    outbox: Arc<dyn Outbox>,
+    worker: Arc<str>,
+    mut incoming: mpsc::UnboundedReceiver<Record>,
+) {
+    while let Some(first) = incoming.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_RECORD_BATCH {
+            match incoming.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        let (outcomes, replies): (Vec<Outcome>, Vec<oneshot::Sender<Recorded>>) =
+            batch.into_iter().map(|r| (r.outcome, r.reply)).unzip();
+        match outbox.record(&worker, outcomes).await {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                for reply in replies {
+                    let answer = match results.next() {
+                        Some(Ok(())) => Ok(()),
+                        Some(Err(error)) if error.is_not_held() => {
+                            Err(NotRecorded::NotHeld(error.to_string()))
+                        }
+                        Some(Err(error)) => Err(NotRecorded::Storage(error.to_string())),
+                        None => Err(NotRecorded::Storage(
+                            "no result for this outcome".to_owned(),
+                        )),
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(error) => {
+                let text = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(NotRecorded::Storage(text.clone())));
+                }
+            }
+        }
+    }
+}
