@@ -62,7 +62,10 @@ pub fn describe(config: &DeliveryConfig) -> String {
             out.set(OPS_ALERTS_DISABLED, false);
             out.set(OPS_TELEGRAM_BOT_TOKEN, REDACTED);
             out.set(OPS_TELEGRAM_CHAT_ID, alerts.chat());
-            out.set(OPS_TELEGRAM_API_URL, hmac_client::redact_url(alerts.api_url()));
+            out.set(
+                OPS_TELEGRAM_API_URL,
+                hmac_client::redact_url(alerts.api_url()),
+            );
             match alerts.thread_id() {
                 Some(thread) => out.set(OPS_TELEGRAM_THREAD_ID, thread),
                 None => out.unset(OPS_TELEGRAM_THREAD_ID, "alerts go to the main chat"),

@@ -164,9 +164,7 @@ impl DeliveryConfig {
                 .map(AlertSetting::Telegram),
         };
 
-        let budget = parse_budget(&lookup)
-            .map_err(|p| problems.extend(p))
-            .ok();
+        let budget = parse_budget(&lookup).map_err(|p| problems.extend(p)).ok();
         let telemetry = TelemetrySettings::from_lookup(&lookup)
             .map_err(|p| problems.extend(p))
             .ok();
