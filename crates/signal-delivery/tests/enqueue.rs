@@ -8,8 +8,9 @@
 mod support;
 
 use signal_delivery::enqueue::{Ack, OutputFailed, enqueue_stream};
+use signal_delivery::worker::{Worker, WorkerSettings};
 use signal_model::MaxBytes;
-use signal_outbox::{AlertKind, AlertStore, OutboxAdmin, OutboxExt, State};
+use signal_outbox::{AlertKind, AlertState, AlertStore, Outbox, OutboxAdmin, OutboxExt, State};
 use signal_outbox_sqlite::SqliteOutbox;
 use std::sync::Arc;
 use support::{signal_json, stack};
@@ -78,11 +79,10 @@ async fn bad_lines_are_acknowledged_invalid_and_conflicts_alerted() {
         store.get("e-7").await.unwrap().unwrap().state,
         State::Pending
     );
-    // The conflict is alerted, like the invalid lines.
-    let alerts: Vec<String> = s.bot.messages().into_iter().map(|m| m.text).collect();
-    assert!(alerts.iter().any(|t| t.contains("e-1")), "{alerts:?}");
-    // And every one of those alerts is stored with its batch: three invalid
-    // lines and the conflict on line 5.
+    // Nothing is sent from memory: every alert is stored with its batch,
+    // three invalid lines and the conflict on line 5, for a worker to send.
+    assert!(s.bot.messages().is_empty(), "{:?}", s.bot.messages());
+    assert_eq!(report.alerts_stored, 3);
     let stored = store.alerts(None, 100).await.unwrap();
     let kinds: Vec<AlertKind> = stored.iter().map(|a| a.kind).collect();
     assert_eq!(
@@ -109,6 +109,35 @@ async fn bad_lines_are_acknowledged_invalid_and_conflicts_alerted() {
         invalid.group_key.starts_with("validate_signal:"),
         "{}",
         invalid.group_key
+    );
+
+    // A worker's alert sender sends them: the conflict and the invalid
+    // lines reach Telegram, named by id, and none is left pending.
+    let outbox: Arc<dyn Outbox> = store.clone();
+    let settings = WorkerSettings::new(&s.config.outbox, 2);
+    let bot = &s.bot;
+    let all_sent = async move {
+        for _ in 0..400 {
+            let texts: Vec<String> = bot.messages().into_iter().map(|m| m.text).collect();
+            let conflict = texts.iter().any(|t| t.contains("e-1"));
+            let invalid = texts.iter().any(|t| t.contains("e-3"));
+            if conflict && invalid {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    Worker::new(outbox, s.service.clone(), settings)
+        .run(all_sent)
+        .await
+        .unwrap();
+    let texts: Vec<String> = s.bot.messages().into_iter().map(|m| m.text).collect();
+    assert!(texts.iter().any(|t| t.contains("e-1")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("e-3")), "{texts:?}");
+    let stored = store.alerts(None, 100).await.unwrap();
+    assert!(
+        stored.iter().all(|a| a.state != AlertState::Pending),
+        "{stored:?}"
     );
 }
 
