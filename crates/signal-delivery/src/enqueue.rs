@@ -292,6 +292,20 @@ async fn store_batch(
             for error in &invalid {
                 service.report_failure(error).await;
             }
+            let first_line = valid.first().map_or(0, |(line, _)| *line);
+            let _ = service
+                .alerts()
+                .send_owner_alert(
+                    &format!(
+                        "enqueue could not store signals in the outbox {}: {e}. The {} signal(s) \
+                         from line {first_line} on were NOT acknowledged: the producer must send \
+                         them again once the outbox can be written.",
+                        outbox.describe(),
+                        valid.len()
+                    ),
+                    ops_alerts::Severity::Critical,
+                )
+                .await;
             report.failure = Some(format!(
                 "cannot store signals in the outbox: {e}; the {} signal(s) from line {} on were NOT enqueued (no ack was printed for them)",
                 valid.len(),

@@ -217,3 +217,60 @@ async fn an_output_failure_stops_reading_after_storing_what_was_read() {
     assert_eq!(stored, calls);
     assert_eq!(report.summary.enqueued, calls);
 }
+
+#[tokio::test]
+async fn a_full_outbox_acknowledges_nothing_it_did_not_store_and_alerts_the_owner() {
+    let s = stack(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = signal_outbox_sqlite::SqliteOptions::default().with_max_pages(80);
+    let store = Arc::new(SqliteOutbox::open_with(&dir.path().join("outbox.db"), options).unwrap());
+    // Big signals (16 KiB each) until the capped file is full.
+    let pad = "x".repeat(16 * 1024);
+    let mut input = String::new();
+    for i in 0..200 {
+        input.push_str(&format!(
+            "{{\"id\":\"f-{i}\",\"instrument\":\"BTC-USD\",\"side\":\"buy\",\"note\":\"{pad}\"}}\n"
+        ));
+    }
+    let mut acks: Vec<Ack> = Vec::new();
+    let report = enqueue_stream(
+        &s.service,
+        store.clone(),
+        std::io::Cursor::new(input.into_bytes()),
+        MaxBytes::new(64 * 1024).unwrap(),
+        std::future::pending(),
+        |ack| {
+            acks.push(ack.clone());
+            Ok(())
+        },
+    )
+    .await;
+    let failure = report
+        .failure
+        .as_deref()
+        .expect("the full outbox stops the run");
+    assert!(failure.contains("NOT enqueued"), "{failure}");
+    assert!(!report.is_success());
+    // Every acknowledged signal is stored; nothing unstored was acknowledged.
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.pending, acks.len() as u64, "{failure}");
+    assert!(acks.len() < 200, "the cap never bit");
+    for ack in &acks {
+        assert_eq!(ack.outcome, "enqueued");
+        let id = ack.id.as_deref().unwrap();
+        assert!(store.get(id).await.unwrap().is_some(), "{id}");
+    }
+    // The owner is told at once, from memory (the outbox cannot take it).
+    let alerts = s
+        .bot
+        .wait_for_messages(1, std::time::Duration::from_secs(5))
+        .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let text = &alerts[0].text;
+    assert!(
+        text.contains("CRITICAL")
+            && text.contains("could not store signals")
+            && text.contains("NOT acknowledged"),
+        "{text}"
+    );
+}

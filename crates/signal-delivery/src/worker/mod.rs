@@ -274,6 +274,7 @@ impl Worker {
             Arc::clone(&name),
             settings.lease,
             healthy,
+            service.alerts().clone(),
         );
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let mut tasks: JoinSet<Done> = JoinSet::new();
