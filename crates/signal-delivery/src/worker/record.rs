@@ -93,11 +93,15 @@ async fn run(
         // batch would cost a round of alert queries per commit on a busy
         // worker, so deliveries wake it only after this worker saw an
         // outage (another process's outage is found by the sender's poll).
-        let dead = outcomes.iter().any(|o| matches!(o, Outcome::DeadLetter { .. }));
+        let dead = outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::DeadLetter { .. }));
         let outage = outcomes
             .iter()
             .any(|o| matches!(o, Outcome::DeadLetter { outage: true, .. }));
-        let delivered = outcomes.iter().any(|o| matches!(o, Outcome::Delivered { .. }));
+        let delivered = outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Delivered { .. }));
         match outbox.record(&worker, outcomes).await {
             Ok(results) => {
                 owed_recovery |= outage;
