@@ -396,11 +396,14 @@ fn sqlite_url(name: &str, value: &str) -> Result<PathBuf, OutboxTargetError> {
     if raw.ends_with('/') {
         return Err(path_error("it ends with `/`, so it names a directory"));
     }
-    // `to_file_path` percent-decodes (non-UTF-8 bytes included) and checks
-    // the host again; it needs a host of `localhost` or none.
-    let path = url
-        .to_file_path()
-        .map_err(|()| path_error("it is not an absolute local path"))?;
+    // `to_file_path` percent-decodes (non-UTF-8 bytes included), but takes
+    // only a host of exactly `localhost` (and `sqlite:` is not a special
+    // scheme, so its host is not lowercased): the host, already checked
+    // case-insensitively above, is left out of the `file:` URL it reads.
+    let path = Url::parse(&format!("file://{raw}"))
+        .ok()
+        .and_then(|file| file.to_file_path().ok())
+        .ok_or_else(|| path_error("it is not an absolute local path"))?;
     if path.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(path_error("it holds a NUL byte (%00)"));
     }

@@ -429,7 +429,7 @@ mod tests {
                 vec!["outbox", "list", "--state", "pending", "--limit", "0"],
                 "--limit",
             ),
-            (vec!["outbox", "replay"], "<ID>"),
+            (vec!["outbox", "replay"], "--all-dead"),
             (vec!["outbox", "replay", ""], "empty"),
             (vec!["run", "--concurrency", "0"], "1..=4096"),
             (vec!["run", "--outbox="], "a value is required"),

@@ -12,7 +12,6 @@ use loopback_fakes::telegram::FakeBotApi;
 use signal_outbox::{ListFilter, OutboxAdmin, RowSummary, State};
 use signal_outbox_sqlite::SqliteOutbox;
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,18 +23,21 @@ fn vars(bot: &FakeBotApi, db: &Path) -> Vec<(&'static str, String)> {
     vars
 }
 
-/// The rows in `state`, read with the outbox's own API (its thread answers
-/// a blocking caller outside any runtime).
+/// The rows in `state`, read with the outbox's own API on a thread of its
+/// own: the tests run inside a tokio runtime, where blocking on another
+/// runtime panics.
 fn rows(db: &Path, state: State, limit: usize) -> Vec<RowSummary> {
-    let outbox = SqliteOutbox::open(db).unwrap();
-    block_on(outbox.list(ListFilter::new(limit).state(state))).unwrap()
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
+    let db = db.to_owned();
+    std::thread::spawn(move || {
+        let outbox = SqliteOutbox::open(&db).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(outbox.list(ListFilter::new(limit).state(state)))
+            .unwrap()
+    })
+    .join()
+    .unwrap()
 }
 
 fn stored(db: &Path, state: State) -> BTreeSet<String> {
