@@ -261,7 +261,7 @@ pub enum OutboxTargetError {
     },
     /// `sqlite://outbox.db`: the part after `//` is a host.
     #[error(
-        "{name}={value} names `{host}` as a host: in a URL the part after `//` is a host, and a \
+        "{name}={value} names {host} as a host: in a URL the part after `//` is a host, and a \
          SQLite outbox is a local file, so a relative path cannot be written as a URL (sqlx, \
          SQLAlchemy and RFC 8089 disagree on what it would mean); write sqlite:///absolute/path.db \
          (three slashes), or give the path itself (relative paths are allowed there)"
@@ -269,9 +269,9 @@ pub enum OutboxTargetError {
     SqliteHost {
         /// The variable or flag.
         name: String,
-        /// The value as given (bounded).
+        /// The value as given (bounded, escaped, quoted).
         value: String,
-        /// What stood where the host goes.
+        /// What stood where the host goes (bounded, escaped, quoted).
         host: String,
     },
     /// `sqlite://user:pw@/x.db`.
@@ -285,13 +285,13 @@ pub enum OutboxTargetError {
     },
     /// `sqlite:///x.db?mode=ro`.
     #[error(
-        "{name}={value} has a query or fragment; SQLite URL options are not read (the outbox sets \
+        "{name}={value}... has a query or fragment (not shown: it may hold a key); SQLite URL options are not read (the outbox sets \
          its own: WAL, synchronous=FULL); remove them (sqlite:///absolute/path.db)"
     )]
     SqliteOptions {
         /// The variable or flag.
         name: String,
-        /// The value as given (bounded).
+        /// The value up to its query or fragment (bounded, escaped, quoted).
         value: String,
     },
     /// `sqlite:///`, `sqlite:///dir/`, `sqlite:////x.db`, a NUL byte.
@@ -299,7 +299,7 @@ pub enum OutboxTargetError {
     SqlitePath {
         /// The variable or flag.
         name: String,
-        /// The value as given (bounded).
+        /// The value as given (bounded, escaped, quoted).
         value: String,
         /// What is wrong with the path.
         why: &'static str,
@@ -348,7 +348,7 @@ fn scheme_of(value: &str) -> Option<&str> {
 fn sqlite_url(name: &str, value: &str) -> Result<PathBuf, OutboxTargetError> {
     let path_error = |why| OutboxTargetError::SqlitePath {
         name: name.to_owned(),
-        value: shown(value),
+        value: echoed(value),
         why,
     };
     // Not echoed: the value may hold credentials, checked only after parsing.
@@ -367,8 +367,8 @@ fn sqlite_url(name: &str, value: &str) -> Result<PathBuf, OutboxTargetError> {
         Some(host) => {
             return Err(OutboxTargetError::SqliteHost {
                 name: name.to_owned(),
-                value: shown(value),
-                host: shown(host),
+                value: echoed(value),
+                host: echoed(host),
             });
         }
     }
@@ -380,7 +380,7 @@ fn sqlite_url(name: &str, value: &str) -> Result<PathBuf, OutboxTargetError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(OutboxTargetError::SqliteOptions {
             name: name.to_owned(),
-            value: shown(value),
+            value: echoed(value.split(['?', '#']).next().unwrap_or_default()),
         });
     }
     let raw = url.path();
@@ -408,6 +408,14 @@ fn sqlite_url(name: &str, value: &str) -> Result<PathBuf, OutboxTargetError> {
         return Err(path_error("it holds a NUL byte (%00)"));
     }
     Ok(path)
+}
+
+/// A part of the value as an error shows it: bounded, then quoted and
+/// escaped as `Debug` does, so a newline or an escape sequence in the
+/// setting cannot forge a line of the problem list or rewrite the terminal.
+/// Only for parts that cannot hold a password (checked before).
+fn echoed(part: &str) -> String {
+    format!("{:?}", shown(part))
 }
 
 /// `scheme://user:REDACTED@host:port/path?name=REDACTED#REDACTED`.
@@ -485,8 +493,11 @@ mod tests {
         for (value, needle) in [
             ("", "is set but empty"),
             ("  ", "is set but empty"),
-            ("sqlite://outbox.db", "names `outbox.db` as a host"),
-            ("sqlite://./outbox.db", "names `.` as a host"),
+            (
+                "sqlite://outbox.db",
+                r#"="sqlite://outbox.db" names "outbox.db" as a host"#,
+            ),
+            ("sqlite://./outbox.db", r#"names "." as a host"#),
             ("sqlite:outbox.db", "not `sqlite://`"),
             ("sqlite::memory:", "in-memory"),
             ("sqlite://", "no path"),
@@ -523,6 +534,21 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = OutboxTarget::parse_path("OUTBOX_PATH", "sqlite:///x.db").unwrap_err();
         assert!(err.to_string().contains("put URLs in OUTBOX_URL"), "{err}");
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_bounded_and_a_query_is_never_echoed() {
+        let long = format!("sqlite://h\u{1b}[2J\n{}/o.db", "x".repeat(500));
+        let err = OutboxTarget::parse("OUTBOX_URL", &long).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.len() < 800, "{} bytes: {text}", text.len());
+        let err = OutboxTarget::parse("OUTBOX_URL", "sqlite:///o.db?key=hunter2").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(r#"OUTBOX_URL="sqlite:///o.db"..."#), "{text}");
+        assert!(!text.contains("hunter2") && !format!("{err:?}").contains("hunter2"));
+        let err = OutboxTarget::parse("OUTBOX_URL", "sqlite:///dir\n/").unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
     }
 
     #[test]
