@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Running, command, delivery_env, run, signal_json};
+use common::{Running, command, delivery_env, run, signal_json, worker_sends_stored_alerts};
 use loopback_fakes::telegram::FakeBotApi;
 use signal_outbox::{ListFilter, OutboxAdmin, RowSummary, State};
 use signal_outbox_sqlite::SqliteOutbox;
@@ -23,25 +23,18 @@ fn vars(bot: &FakeBotApi, db: &Path) -> Vec<(&'static str, String)> {
     vars
 }
 
-/// The rows in `state`, read with the outbox's own API on a thread of its
-/// own: the tests run inside a tokio runtime, where blocking on another
-/// runtime panics.
-fn rows(db: &Path, state: State, limit: usize) -> Vec<RowSummary> {
-    let db = db.to_owned();
-    std::thread::spawn(move || {
-        let outbox = SqliteOutbox::open(&db).unwrap();
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(outbox.list(ListFilter::new(limit).state(state)))
-            .unwrap()
-    })
-    .join()
-    .unwrap()
+/// The rows in `state`, read with the outbox's own API.
+async fn rows(db: &Path, state: State, limit: usize) -> Vec<RowSummary> {
+    let outbox = SqliteOutbox::open(db).unwrap();
+    outbox
+        .list(ListFilter::new(limit).state(state))
+        .await
+        .unwrap()
 }
 
-fn stored(db: &Path, state: State) -> BTreeSet<String> {
+async fn stored(db: &Path, state: State) -> BTreeSet<String> {
     rows(db, state, 100_000)
+        .await
         .into_iter()
         .map(|row| row.id)
         .collect()
@@ -76,12 +69,17 @@ async fn a_line_that_is_not_utf8_is_acknowledged_invalid_and_the_rest_is_stored(
         acks[1]
     );
     assert_eq!(
-        stored(&db, State::Pending),
+        stored(&db, State::Pending).await,
         BTreeSet::from(["e-1".to_owned(), "e-3".to_owned()])
     );
-    let alerts = bot.wait_for_messages(1, Duration::from_secs(5)).await;
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert!(alerts[0].text.contains("UTF-8"), "{}", alerts[0].text);
+    // Stored, not sent: a worker sends it.
+    assert!(bot.messages().is_empty(), "{:?}", bot.messages());
+    let alerts =
+        worker_sends_stored_alerts(&vars(&bot, &db), &bot, 1, Duration::from_secs(10)).await;
+    assert!(
+        alerts.iter().any(|a| a.text.contains("UTF-8")),
+        "{alerts:?}"
+    );
     assert!(
         out.stderr
             .contains("3 signal(s): 2 enqueued, 0 duplicate, 0 conflict, 1 invalid"),
@@ -114,15 +112,16 @@ async fn a_conflict_with_a_stored_signal_is_alerted_and_the_stored_body_kept() {
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0]["outcome"], "conflict", "{}", acks[0]);
     assert_eq!(acks[0]["reason"], "conflict", "{}", acks[0]);
-    let alerts = bot.wait_for_messages(1, Duration::from_secs(5)).await;
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert!(alerts[0].text.contains("c-1"), "{}", alerts[0].text);
+    assert!(bot.messages().is_empty(), "{:?}", bot.messages());
+    let alerts =
+        worker_sends_stored_alerts(&vars(&bot, &db), &bot, 1, Duration::from_secs(10)).await;
     assert!(
-        alerts[0].text.contains("different body"),
-        "{}",
-        alerts[0].text
+        alerts
+            .iter()
+            .any(|a| a.text.contains("c-1") && a.text.contains("different body")),
+        "{alerts:?}"
     );
-    let rows = rows(&db, State::Pending, 10);
+    let rows = rows(&db, State::Pending, 10).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].body_len, first.len() as u64, "the first body stays");
 }
@@ -164,7 +163,7 @@ async fn a_stop_with_the_input_open_stores_and_acknowledges_every_line_read() {
             .collect();
         assert!(acked.len() >= 3, "{name}: {}", acked.len());
         // Acknowledged means stored, and stored means acknowledged.
-        assert_eq!(acked, stored(&db, State::Pending), "{name}");
+        assert_eq!(acked, stored(&db, State::Pending).await, "{name}");
         assert!(bot.messages().is_empty(), "{name}: a stop is not a failure");
     }
 }
@@ -199,7 +198,7 @@ async fn an_output_failure_stops_reading_and_logs_every_ack_it_cannot_print() {
         "{}",
         out.stderr
     );
-    let stored = stored(&db, State::Pending);
+    let stored = stored(&db, State::Pending).await;
     assert!(!stored.is_empty(), "nothing was read");
     for id in &stored {
         assert!(

@@ -12,7 +12,7 @@
 //! or is longer than `SIGNAL_MAX_BYTES` is an `invalid` acknowledgement for
 //! that line, and reading goes on.
 
-use crate::alert_record::failure_alert;
+use crate::alerts::stored::failure_alert;
 use crate::outcome::DeliveryError;
 use crate::service::DeliveryService;
 use crate::signal::{self, Signal};
@@ -91,6 +91,9 @@ pub struct EnqueueReport {
     pub output_failed: bool,
     /// True when the `stop` future completed (reading stopped then).
     pub stopped: bool,
+    /// Alerts stored with the batches (invalid lines; conflicts are stored
+    /// by the outbox and not counted here): a worker sends them.
+    pub alerts_stored: u64,
 }
 
 impl EnqueueReport {
@@ -181,8 +184,32 @@ where
         }
     }
     reader.abort();
+    if report.alerts_stored > 0 || report.summary.conflict > 0 {
+        warn_if_no_worker(outbox.as_ref()).await;
+    }
     service.shutdown().await;
     report
+}
+
+/// How recently a worker must have been seen for enqueue to count on it to
+/// send the alerts it stored (a few heartbeats).
+const WORKER_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The alerts enqueue stored are sent by a worker's alert sender: say so
+/// when none is running, so a 3 a.m. operator knows where they are.
+async fn warn_if_no_worker(outbox: &dyn Outbox) {
+    match outbox.workers(WORKER_SEEN_WITHIN).await {
+        Ok(workers) if workers.iter().any(|w| !w.stopped) => {}
+        Ok(_) => tracing::warn!(
+            outbox = %outbox.describe(),
+            "alerts were stored in the outbox, but no worker has been seen in the last {} s: \
+             they are sent to Telegram when `signal-delivery run` runs on this outbox",
+            WORKER_SEEN_WITHIN.as_secs()
+        ),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot tell whether a worker runs to send the stored alerts")
+        }
+    }
 }
 
 /// Validates, stores and acknowledges one batch. False when the run must
@@ -197,6 +224,7 @@ async fn store_batch(
     // Validate every line first; only valid signals are stored.
     let mut valid: Vec<(u64, Signal)> = Vec::new();
     let mut alerts: Vec<NewAlert> = Vec::new();
+    let mut invalid: Vec<DeliveryError> = Vec::new();
     let mut acks: Vec<(u64, Option<Ack>)> = Vec::new();
     let mut read_error = None;
     for frame in batch {
@@ -219,10 +247,11 @@ async fn store_batch(
                     Frame::Line { bytes, .. } => signal::id_hint(bytes),
                     _ => None,
                 };
-                let error = service.reject_invalid(hint, error).await;
-                // Stored with the batch, so the alert outlives this process.
+                // The alert is stored with the batch, so it outlives this
+                // process; a worker's alert sender sends it.
+                let error = DeliveryError::invalid(hint, error);
                 let allowed = service.policy().max_attempts();
-                alerts.push(failure_alert(&error, "validate_signal", allowed));
+                alerts.push(failure_alert(service.alerts(), &error, allowed));
                 report.summary.invalid += 1;
                 acks.push((
                     line,
@@ -234,6 +263,7 @@ async fn store_batch(
                         error: Some(error.to_string()),
                     }),
                 ));
+                invalid.push(error);
             }
         }
     }
@@ -246,9 +276,36 @@ async fn store_batch(
             .collect(),
         alerts,
     };
+    let stored_alerts = batch.alerts.len();
     let outcomes = match outbox.enqueue(batch).await {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => {
+            report.alerts_stored += stored_alerts as u64;
+            for error in &invalid {
+                service.report_stored_failure(error);
+            }
+            outcomes
+        }
         Err(e) => {
+            // Their alerts were not stored either: send them from memory,
+            // the one place where an alert does not wait for the outbox
+            // (it cannot take them now).
+            for error in &invalid {
+                service.report_failure(error).await;
+            }
+            let first_line = valid.first().map_or(0, |(line, _)| *line);
+            let _ = service
+                .alerts()
+                .send_owner_alert(
+                    &format!(
+                        "enqueue could not store signals in the outbox {}: {e}. The {} signal(s) \
+                         from line {first_line} on were NOT acknowledged: the producer must send \
+                         them again once the outbox can be written.",
+                        outbox.describe(),
+                        valid.len()
+                    ),
+                    ops_alerts::Severity::Critical,
+                )
+                .await;
             report.failure = Some(format!(
                 "cannot store signals in the outbox: {e}; the {} signal(s) from line {} on were NOT enqueued (no ack was printed for them)",
                 valid.len(),
@@ -266,7 +323,7 @@ async fn store_batch(
                 let Some(((_, signal), outcome)) = stored.next() else {
                     continue;
                 };
-                acknowledge(service, signal.id(), line, outcome, &mut report.summary).await
+                acknowledge(service, signal.id(), line, outcome, &mut report.summary)
             }
         };
         if on_ack(&ack).is_err() {
@@ -282,7 +339,7 @@ async fn store_batch(
 }
 
 /// The acknowledgement of a stored signal; a conflict is alerted.
-async fn acknowledge(
+fn acknowledge(
     service: &DeliveryService,
     id: &str,
     line: u64,
@@ -300,8 +357,9 @@ async fn acknowledge(
         }
         EnqueueOutcome::Conflict => {
             summary.conflict += 1;
+            // The outbox stored its alert in the same transaction.
             let error = DeliveryError::conflict(id, line, None);
-            service.report_failure(&error).await;
+            service.report_stored_failure(&error);
             ("conflict", Some(error.to_string()))
         }
     };

@@ -39,7 +39,7 @@
 //! assert_eq!(FailureReason::SignatureRejected.as_str(), "signature_rejected");
 //! ```
 
-mod alert_record;
+mod alerts;
 pub mod enqueue;
 mod interrupt;
 mod outcome;
@@ -49,6 +49,7 @@ mod signal;
 pub mod telemetry;
 pub mod worker;
 
+pub use alerts::OutboxAlerts;
 pub use interrupt::{Interrupt, InterruptHandle};
 pub use outcome::{Delivered, DeliveryError, DeliveryResult, FailureCause, FailureReason};
 pub use service::{BuildError, DeliveryService};

@@ -267,15 +267,13 @@ impl DeliveryService {
         Err(error)
     }
 
-    /// Counts, alerts and logs one failed signal (metrics and alerts look
-    /// the same whether `deliver` or the outbox worker gave up).
+    /// Counts, alerts (in memory: `send`) and logs one failed signal.
     pub(crate) async fn report_failure(&self, error: &DeliveryError) {
-        telemetry::record_failed(error.reason(), error.elapsed());
         let attempts = Attempts {
             made: error.attempts(),
             allowed: self.inner.policy.max_attempts(),
         };
-        let operation = crate::alert_record::operation(error.reason());
+        let operation = crate::alerts::stored::operation(error.reason());
         let id = error.signal_id().unwrap_or("(no valid id)").to_owned();
         let alert = self
             .inner
@@ -288,8 +286,22 @@ impl DeliveryService {
             AlertOutcome::Logged => "logged (alerts disabled)",
             AlertOutcome::Failed(_) => "FAILED",
         };
+        self.log_failure(error, alert_state);
+    }
+
+    /// Counts and logs one failed signal whose alert the outbox stored with
+    /// it (the worker's dead letters, enqueue's invalid lines and conflicts):
+    /// the alert sender sends it, so it is not sent from here as well.
+    pub(crate) fn report_stored_failure(&self, error: &DeliveryError) {
+        self.log_failure(error, "stored in the outbox");
+    }
+
+    /// The metrics and the ERROR line of a failed signal: the same whether
+    /// `deliver`, `enqueue` or the outbox worker gave up.
+    fn log_failure(&self, error: &DeliveryError, alert_state: &str) {
+        telemetry::record_failed(error.reason(), error.elapsed());
         tracing::error!(
-            signal_id = %id,
+            signal_id = %error.signal_id().unwrap_or("(no valid id)"),
             outcome = "failed",
             reason = %error.reason(),
             attempts = error.attempts(),

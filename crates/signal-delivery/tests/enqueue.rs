@@ -8,8 +8,9 @@
 mod support;
 
 use signal_delivery::enqueue::{Ack, OutputFailed, enqueue_stream};
+use signal_delivery::worker::{Worker, WorkerSettings};
 use signal_model::MaxBytes;
-use signal_outbox::{AlertKind, AlertStore, OutboxAdmin, OutboxExt, State};
+use signal_outbox::{AlertKind, AlertState, AlertStore, Outbox, OutboxAdmin, OutboxExt, State};
 use signal_outbox_sqlite::SqliteOutbox;
 use std::sync::Arc;
 use support::{signal_json, stack};
@@ -78,11 +79,10 @@ async fn bad_lines_are_acknowledged_invalid_and_conflicts_alerted() {
         store.get("e-7").await.unwrap().unwrap().state,
         State::Pending
     );
-    // The conflict is alerted, like the invalid lines.
-    let alerts: Vec<String> = s.bot.messages().into_iter().map(|m| m.text).collect();
-    assert!(alerts.iter().any(|t| t.contains("e-1")), "{alerts:?}");
-    // And every one of those alerts is stored with its batch: three invalid
-    // lines and the conflict on line 5.
+    // Nothing is sent from memory: every alert is stored with its batch,
+    // three invalid lines and the conflict on line 5, for a worker to send.
+    assert!(s.bot.messages().is_empty(), "{:?}", s.bot.messages());
+    assert_eq!(report.alerts_stored, 3);
     let stored = store.alerts(None, 100).await.unwrap();
     let kinds: Vec<AlertKind> = stored.iter().map(|a| a.kind).collect();
     assert_eq!(
@@ -109,6 +109,35 @@ async fn bad_lines_are_acknowledged_invalid_and_conflicts_alerted() {
         invalid.group_key.starts_with("validate_signal:"),
         "{}",
         invalid.group_key
+    );
+
+    // A worker's alert sender sends them: the conflict and the invalid
+    // lines reach Telegram, named by id, and none is left pending.
+    let outbox: Arc<dyn Outbox> = store.clone();
+    let settings = WorkerSettings::new(&s.config.outbox, 2);
+    let bot = &s.bot;
+    let all_sent = async move {
+        for _ in 0..400 {
+            let texts: Vec<String> = bot.messages().into_iter().map(|m| m.text).collect();
+            let conflict = texts.iter().any(|t| t.contains("e-1"));
+            let invalid = texts.iter().any(|t| t.contains("e-3"));
+            if conflict && invalid {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    Worker::new(outbox, s.service.clone(), settings)
+        .run(all_sent)
+        .await
+        .unwrap();
+    let texts: Vec<String> = s.bot.messages().into_iter().map(|m| m.text).collect();
+    assert!(texts.iter().any(|t| t.contains("e-1")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("e-3")), "{texts:?}");
+    let stored = store.alerts(None, 100).await.unwrap();
+    assert!(
+        stored.iter().all(|a| a.state != AlertState::Pending),
+        "{stored:?}"
     );
 }
 
@@ -187,4 +216,61 @@ async fn an_output_failure_stops_reading_after_storing_what_was_read() {
     let stored = store.stats().await.unwrap().pending;
     assert_eq!(stored, calls);
     assert_eq!(report.summary.enqueued, calls);
+}
+
+#[tokio::test]
+async fn a_full_outbox_acknowledges_nothing_it_did_not_store_and_alerts_the_owner() {
+    let s = stack(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = signal_outbox_sqlite::SqliteOptions::default().with_max_pages(80);
+    let store = Arc::new(SqliteOutbox::open_with(&dir.path().join("outbox.db"), options).unwrap());
+    // Big signals (16 KiB each) until the capped file is full.
+    let pad = "x".repeat(16 * 1024);
+    let mut input = String::new();
+    for i in 0..200 {
+        input.push_str(&format!(
+            "{{\"id\":\"f-{i}\",\"instrument\":\"BTC-USD\",\"side\":\"buy\",\"note\":\"{pad}\"}}\n"
+        ));
+    }
+    let mut acks: Vec<Ack> = Vec::new();
+    let report = enqueue_stream(
+        &s.service,
+        store.clone(),
+        std::io::Cursor::new(input.into_bytes()),
+        MaxBytes::new(64 * 1024).unwrap(),
+        std::future::pending(),
+        |ack| {
+            acks.push(ack.clone());
+            Ok(())
+        },
+    )
+    .await;
+    let failure = report
+        .failure
+        .as_deref()
+        .expect("the full outbox stops the run");
+    assert!(failure.contains("NOT enqueued"), "{failure}");
+    assert!(!report.is_success());
+    // Every acknowledged signal is stored; nothing unstored was acknowledged.
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.pending, acks.len() as u64, "{failure}");
+    assert!(acks.len() < 200, "the cap never bit");
+    for ack in &acks {
+        assert_eq!(ack.outcome, "enqueued");
+        let id = ack.id.as_deref().unwrap();
+        assert!(store.get(id).await.unwrap().is_some(), "{id}");
+    }
+    // The owner is told at once, from memory (the outbox cannot take it).
+    let alerts = s
+        .bot
+        .wait_for_messages(1, std::time::Duration::from_secs(5))
+        .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let text = &alerts[0].text;
+    assert!(
+        text.contains("CRITICAL")
+            && text.contains("could not store signals")
+            && text.contains("NOT acknowledged"),
+        "{text}"
+    );
 }

@@ -332,3 +332,20 @@ pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Runs `signal-delivery run` with `vars` until `bot` holds `n` messages
+/// (at most `limit`), then stops it with SIGTERM and checks it exited 0:
+/// the worker's alert sender sends what `enqueue` stored in the outbox.
+pub async fn worker_sends_stored_alerts(
+    vars: &[(&str, String)],
+    bot: &FakeBotApi,
+    n: usize,
+    limit: Duration,
+) -> Vec<loopback_fakes::telegram::RecordedMessage> {
+    let worker = Running::spawn(command(&["run"], vars));
+    let messages = bot.wait_for_messages(n, limit).await;
+    worker.signal("TERM");
+    let done = worker.finish(LIMIT);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    messages
+}

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::claim::Job;
 use super::record::{NotRecorded, Recorder};
-use crate::alert_record::{failure_alert, is_outage, operation};
+use crate::alerts::stored::{failure_alert, is_outage};
 use crate::outcome::DeliveryError;
 use crate::service::DeliveryService;
 use crate::signal::Signal;
@@ -75,9 +75,9 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
                 token: row.token,
                 attempt,
             };
+            // A delivery that ends an outage stores the recovered alert in
+            // the same transaction (the outbox's ledger decides).
             let recorded = ctx.recorder.record(outcome).await;
-            // The receiver has it either way: count and log the delivery.
-            service.alerts().note_delivery_success();
             return match recorded {
                 Ok(()) => {
                     telemetry::record_delivered(age);
@@ -226,8 +226,9 @@ async fn defer(ctx: &Ctx, job: &Job) -> Done {
     }
 }
 
-/// Dead-letters the row with its alert (one transaction), then alerts in
-/// memory as well, only once the dead letter is durable.
+/// Dead-letters the row with its alert (one transaction): the alert sender
+/// sends it from the outbox, so a crash right after the commit delays the
+/// alert and never loses it. Counted and logged once durable.
 async fn give_up(
     ctx: &Ctx,
     job: &Job,
@@ -244,12 +245,12 @@ async fn give_up(
         attempts,
         reason: error.reason(),
         last_error: error.to_string(),
-        alert: failure_alert(&error, operation(error.reason()), allowed),
+        alert: failure_alert(ctx.service.alerts(), &error, allowed),
         outage: is_outage(&error),
     };
     match ctx.recorder.record(outcome).await {
         Ok(()) => {
-            ctx.service.report_failure(&error).await;
+            ctx.service.report_stored_failure(&error);
             Done::DeadLettered
         }
         Err(failure) => not_recorded(&row.id, failure),

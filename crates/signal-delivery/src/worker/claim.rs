@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ops_alerts::{OpsAlertService, Severity};
 use signal_outbox::{Claimed, Outbox, Timestamp, WorkerInfo, elapsed_between};
 use tokio::time::Instant;
 
@@ -29,14 +30,19 @@ impl Job {
     }
 }
 
-/// Claims for one worker, tracking failures for the health flag and the
-/// idle back-off.
+/// Claim failures in a row after which the owner is alerted: one failure
+/// is a busy moment, three (with the back-off between them) a problem.
+const ALERT_AFTER_FAILURES: u32 = 3;
+
+/// Claims for one worker, tracking failures for the health flag, the idle
+/// back-off and the storage alert.
 pub(super) struct Claimer {
     outbox: Arc<dyn Outbox>,
     name: Arc<str>,
     lease: Duration,
     healthy: Arc<AtomicBool>,
     failures: u32,
+    alerts: OpsAlertService,
 }
 
 impl Claimer {
@@ -45,6 +51,7 @@ impl Claimer {
         name: Arc<str>,
         lease: Duration,
         healthy: Arc<AtomicBool>,
+        alerts: OpsAlertService,
     ) -> Claimer {
         Claimer {
             outbox,
@@ -52,6 +59,7 @@ impl Claimer {
             lease,
             healthy,
             failures: 0,
+            alerts,
         }
     }
 
@@ -60,6 +68,16 @@ impl Claimer {
     pub(super) async fn claim(&mut self, limit: usize) -> Vec<Job> {
         match self.outbox.claim(&self.name, limit, self.lease).await {
             Ok(claims) => {
+                if self.failures >= ALERT_AFTER_FAILURES {
+                    self.alert(
+                        format!(
+                            "The worker {} can read the outbox {} again; delivery goes on.",
+                            self.name,
+                            self.outbox.describe()
+                        ),
+                        Severity::Info,
+                    );
+                }
                 self.failures = 0;
                 self.healthy.store(true, Ordering::Relaxed);
                 let (claimed_now, claimed_at) = (claims.now, Instant::now());
@@ -77,9 +95,31 @@ impl Claimer {
                 self.failures = self.failures.saturating_add(1);
                 self.healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %error, failures = self.failures, "cannot claim from the outbox; retrying");
+                // The outbox cannot store this alert (it is what fails), so
+                // it goes from memory: the one alert that cannot wait for it.
+                if self.failures == ALERT_AFTER_FAILURES {
+                    self.alert(
+                        format!(
+                            "The worker {} cannot claim signals from the outbox {}: {error}. \
+                             Nothing is delivered until this is fixed (a full disk or a lost \
+                             database connection?); the worker keeps retrying.",
+                            self.name,
+                            self.outbox.describe()
+                        ),
+                        Severity::Critical,
+                    );
+                }
                 Vec::new()
             }
         }
+    }
+
+    /// Sends `text` from memory without holding up the claim loop.
+    fn alert(&self, text: String, severity: Severity) {
+        let alerts = self.alerts.clone();
+        tokio::spawn(async move {
+            let _ = alerts.send_owner_alert(&text, severity).await;
+        });
     }
 
     /// How long to wait when there was nothing to claim: the poll interval,

@@ -18,8 +18,19 @@
 //! - retry: `Outcome::Retry` with the attempt count and the delay, so a
 //!   restarted worker continues the same schedule;
 //! - give up: `Outcome::DeadLetter` with the reason **and the alert**, stored
-//!   in the same transaction, then the alert through the same path as
-//!   `deliver` (same metrics, same alert text).
+//!   in the same transaction (same metrics and alert text as `deliver`).
+//!
+//! # Alerts from the outbox
+//!
+//! The worker runs the outbox's alert sender next to its claims: the
+//! `ops-alerts` dispatcher when Telegram is configured, else a drain that
+//! writes each stored alert to the log. Whichever worker holds the sender
+//! lease sends every stored alert (dead letters, enqueue's invalid lines
+//! and conflicts, the recovered message that the outbox stores when a
+//! delivery ends an outage), folded, paced and escalated from the stored
+//! rows, so a crash between a dead letter and its Telegram message delays
+//! the alert and never loses it. The recorder wakes the sender after each
+//! commit; its poll is the backstop.
 //!
 //! Every attempt is written to the outbox's attempt log: status or error
 //! class, latency, and a short redacted excerpt of the server's answer when
@@ -66,7 +77,8 @@
 //! to [`Worker::run`] completes, it stops claiming, lets the attempts
 //! already started finish (each is bounded by the HTTP request timeout) and
 //! records them, hands back anything it still holds (`release_all`), marks
-//! itself stopped in the registry, and flushes pending alert summaries.
+//! itself stopped in the registry, and lets the alert sender run one last
+//! round (bounded by the alert timeout; what it cannot send stays stored).
 
 mod attempt;
 mod claim;
@@ -82,6 +94,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::alerts::sender::AlertSender;
 use crate::service::DeliveryService;
 use attempt::{Ctx, Done};
 use claim::{Claimer, keep_alive, refresh_once, refresh_stats};
@@ -248,7 +261,9 @@ impl Worker {
             info,
             settings.heartbeat_interval,
         ));
-        let (recorder, recording) = Recorder::start(Arc::clone(&outbox), Arc::clone(&name));
+        let alert_sender = AlertSender::start(&service, Arc::clone(&outbox), &name);
+        let (recorder, recording) =
+            Recorder::start(Arc::clone(&outbox), Arc::clone(&name), alert_sender.waker());
         let stats = tokio::spawn(refresh_stats(Arc::clone(&outbox), settings.stats_interval));
         let ctx = Arc::new(Ctx {
             service: service.clone(),
@@ -259,6 +274,7 @@ impl Worker {
             Arc::clone(&name),
             settings.lease,
             healthy,
+            service.alerts().clone(),
         );
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let mut tasks: JoinSet<Done> = JoinSet::new();
@@ -341,6 +357,7 @@ impl Worker {
             tracing::warn!(error = %error, "cannot mark the worker stopped in the outbox");
         }
         refresh_once(outbox.as_ref()).await;
+        alert_sender.stop().await;
         service.shutdown().await;
         report.released = released?;
         tracing::info!(

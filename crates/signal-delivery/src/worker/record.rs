@@ -7,6 +7,8 @@ use std::sync::Arc;
 use signal_outbox::{Outbox, Outcome};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::alerts::sender::AlertWake;
+
 /// Most outcomes committed in one transaction by the recorder.
 const MAX_RECORD_BATCH: usize = 256;
 
@@ -36,13 +38,15 @@ pub(super) struct Recorder {
 
 impl Recorder {
     /// Starts the recorder task for `worker`; it ends once every [`Recorder`]
-    /// is dropped and the last batch is committed.
+    /// is dropped and the last batch is committed. After each commit it
+    /// wakes the alert sender: a dead letter or a recovery stored an alert.
     pub(super) fn start(
         outbox: Arc<dyn Outbox>,
         worker: Arc<str>,
+        alerts: AlertWake,
     ) -> (Recorder, tokio::task::JoinHandle<()>) {
         let (records, incoming) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(outbox, worker, incoming));
+        let task = tokio::spawn(run(outbox, worker, alerts, incoming));
         (Recorder { records }, task)
     }
 
@@ -70,6 +74,7 @@ impl std::fmt::Debug for Record {
 async fn run(
     outbox: Arc<dyn Outbox>,
     worker: Arc<str>,
+    alerts: AlertWake,
     mut incoming: mpsc::UnboundedReceiver<Record>,
 ) {
     while let Some(first) = incoming.recv().await {
@@ -82,8 +87,14 @@ async fn run(
         }
         let (outcomes, replies): (Vec<Outcome>, Vec<oneshot::Sender<Recorded>>) =
             batch.into_iter().map(|r| (r.outcome, r.reply)).unzip();
+        let stores_alerts = outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::DeadLetter { .. } | Outcome::Delivered { .. }));
         match outbox.record(&worker, outcomes).await {
             Ok(results) => {
+                if stores_alerts {
+                    alerts.wake();
+                }
                 let mut results = results.into_iter();
                 for reply in replies {
                     let answer = match results.next() {
