@@ -34,10 +34,10 @@ pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(900);
 /// How much longer than one alert's time bound the lease lasts by default:
 /// a sender renews it before each message, so it must outlive one message
 /// and the update that records it.
-pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// How the dispatcher paces itself. Defaults: a worker name unique to this
-/// process and dispatcher, lease = alert timeout + 30 s, poll every 2 s,
+/// process and dispatcher, lease = alert timeout + 10 s, poll every 2 s,
 /// 100 alerts per round, retry after 30 s doubling up to 15 min.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatcherSettings {

@@ -77,6 +77,7 @@ async fn run(
     alerts: AlertWake,
     mut incoming: mpsc::UnboundedReceiver<Record>,
 ) {
+    let mut owed_recovery = false;
     while let Some(first) = incoming.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_RECORD_BATCH {
@@ -87,13 +88,24 @@ async fn run(
         }
         let (outcomes, replies): (Vec<Outcome>, Vec<oneshot::Sender<Recorded>>) =
             batch.into_iter().map(|r| (r.outcome, r.reply)).unzip();
-        let stores_alerts = outcomes
+        // A dead letter stores an alert; the first delivery after an outage
+        // stores the recovered one. Waking the sender for every delivered
+        // batch would cost a round of alert queries per commit on a busy
+        // worker, so deliveries wake it only after this worker saw an
+        // outage (another process's outage is found by the sender's poll).
+        let dead = outcomes.iter().any(|o| matches!(o, Outcome::DeadLetter { .. }));
+        let outage = outcomes
             .iter()
-            .any(|o| matches!(o, Outcome::DeadLetter { .. } | Outcome::Delivered { .. }));
+            .any(|o| matches!(o, Outcome::DeadLetter { outage: true, .. }));
+        let delivered = outcomes.iter().any(|o| matches!(o, Outcome::Delivered { .. }));
         match outbox.record(&worker, outcomes).await {
             Ok(results) => {
-                if stores_alerts {
+                owed_recovery |= outage;
+                if dead || (delivered && owed_recovery) {
                     alerts.wake();
+                }
+                if delivered && !outage {
+                    owed_recovery = false;
                 }
                 let mut results = results.into_iter();
                 for reply in replies {
