@@ -106,10 +106,25 @@ pub fn describe(config: &DeliveryConfig) -> String {
     out.set(RUST_LOG, &telemetry.log_filter);
 
     let outbox = &config.outbox;
-    out.set(OUTBOX_PATH, outbox.path.display());
+    // The target's Display redacts a database password.
+    if outbox.target_variable == OUTBOX_URL {
+        out.set(OUTBOX_URL, &outbox.target);
+        out.unset(OUTBOX_PATH, "OUTBOX_URL is used");
+    } else {
+        out.unset(OUTBOX_URL, "OUTBOX_PATH is used");
+        out.set(OUTBOX_PATH, &outbox.target);
+    }
     out.set(OUTBOX_LEASE_SECONDS, outbox.lease.as_secs());
     out.set(OUTBOX_POLL_INTERVAL_MS, outbox.poll_interval.as_millis());
     out.set(OUTBOX_BATCH_SIZE, outbox.batch_size);
+    out.set(OUTBOX_DEDUP_DAYS, outbox.dedup_window.as_secs() / 86_400);
+    match outbox.retention {
+        Some(retention) => out.set(OUTBOX_RETENTION_DAYS, retention.as_secs() / 86_400),
+        None => out.unset(
+            OUTBOX_RETENTION_DAYS,
+            "delivered rows are kept until `outbox purge`",
+        ),
+    }
     for warning in &config.warnings {
         out.comment(&format!("warning: {warning}"));
     }

@@ -47,6 +47,7 @@ mod outbox;
 mod problem;
 mod retry;
 mod send;
+mod target;
 mod telemetry;
 mod values;
 
@@ -61,6 +62,7 @@ pub use outbox::{DEFAULT_OUTBOX_PATH, OutboxSettings};
 pub use problem::{ConfigErrors, ConfigProblem, ConfigWarning};
 pub use retry::{ENV_MAX_DURATION, ENV_MAX_RETRIES, ENV_MIN_DELAY, parse_retry};
 pub use send::{DEFAULT_SHUTDOWN_GRACE, InputSettings, MAX_SHUTDOWN_GRACE_SECONDS};
+pub use target::{OutboxTarget, OutboxTargetError, SecretUrl};
 pub use telemetry::{DEFAULT_LOG_FILTER, LogFormat, TelemetrySettings};
 
 /// Whether alerts go to Telegram or only to the log.

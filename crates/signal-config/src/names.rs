@@ -58,7 +58,12 @@ pub const LOG_FORMAT: &str = "LOG_FORMAT";
 /// `RUST_LOG`: the log filter (default `info`).
 pub const RUST_LOG: &str = "RUST_LOG";
 
-/// `OUTBOX_PATH`: the outbox database file (default `./signal-outbox.db`).
+/// `OUTBOX_URL` (or `OUTBOX_URL_FILE`): where the outbox lives, a file
+/// path or a URL (`sqlite:///abs/path.db`, `postgres://...`); a secret,
+/// since a database URL may hold a password.
+pub const OUTBOX_URL: &str = "OUTBOX_URL";
+/// `OUTBOX_PATH`: the outbox database file (default `./signal-outbox.db`);
+/// the older, path-only spelling of [`OUTBOX_URL`].
 pub const OUTBOX_PATH: &str = "OUTBOX_PATH";
 /// `OUTBOX_LEASE_SECONDS`: how long a worker holds a claimed row.
 pub const OUTBOX_LEASE_SECONDS: &str = "OUTBOX_LEASE_SECONDS";
@@ -66,10 +71,15 @@ pub const OUTBOX_LEASE_SECONDS: &str = "OUTBOX_LEASE_SECONDS";
 pub const OUTBOX_POLL_INTERVAL_MS: &str = "OUTBOX_POLL_INTERVAL_MS";
 /// `OUTBOX_BATCH_SIZE`: most rows claimed per transaction.
 pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
+/// `OUTBOX_DEDUP_DAYS`: how long a purged delivered id stays known to
+/// `enqueue`'s duplicate detection.
+pub const OUTBOX_DEDUP_DAYS: &str = "OUTBOX_DEDUP_DAYS";
+/// `OUTBOX_RETENTION_DAYS`: the worker purges delivered rows older than this.
+pub const OUTBOX_RETENTION_DAYS: &str = "OUTBOX_RETENTION_DAYS";
 
 /// Variables that hold secrets: each also accepts `NAME_FILE`, and none is
 /// ever echoed.
-pub const SECRETS: [&str; 2] = [SIGNAL_HMAC_SECRET, OPS_TELEGRAM_BOT_TOKEN];
+pub const SECRETS: [&str; 3] = [SIGNAL_HMAC_SECRET, OPS_TELEGRAM_BOT_TOKEN, OUTBOX_URL];
 
 /// Variables that changed meaning: refused while set (even to an empty
 /// string), with what replaced them, instead of being silently ignored.
@@ -83,7 +93,7 @@ const TOKEN_BUCKET_REPLACED: &str = "was replaced by RETRY_BUDGET_PERCENT and RE
      (RETRY_BUDGET=off turns the budget off)";
 
 /// Every variable read (secrets' `_FILE` forms aside), for the unknown-variable warning.
-pub const KNOWN: [&str; 30] = [
+pub const KNOWN: [&str; 33] = [
     SIGNAL_SERVER_URL,
     SIGNAL_HMAC_SECRET,
     SIGNAL_REQUEST_TIMEOUT_SECONDS,
@@ -110,10 +120,13 @@ pub const KNOWN: [&str; 30] = [
     METRICS_ADDR,
     LOG_FORMAT,
     RUST_LOG,
+    OUTBOX_URL,
     OUTBOX_PATH,
     OUTBOX_LEASE_SECONDS,
     OUTBOX_POLL_INTERVAL_MS,
     OUTBOX_BATCH_SIZE,
+    OUTBOX_DEDUP_DAYS,
+    OUTBOX_RETENTION_DAYS,
 ];
 
 /// Prefixes of our variables: an unknown variable with one of these is

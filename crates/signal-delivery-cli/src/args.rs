@@ -6,14 +6,24 @@
 //! non-UTF-8 path works; any other argument that is not UTF-8 is a usage
 //! error (exit 2), never a panic.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::when::{When, parse_duration, parse_when};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use signal_outbox::FailureReason;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Largest `--concurrency`.
 pub(crate) const MAX_CONCURRENCY: u64 = 4096;
 /// Largest `outbox list --limit`.
 pub(crate) const MAX_LIST_LIMIT: u64 = 1_000_000;
+/// Largest `outbox audit --limit` (the newest rows are kept in memory).
+pub(crate) const MAX_AUDIT_LIMIT: u64 = 10_000;
+/// Largest `outbox purge --batch`.
+pub(crate) const MAX_PURGE_BATCH: u64 = 10_000;
+/// `outbox replay --max-age` when not given.
+pub(crate) const DEFAULT_MAX_AGE: &str = "1h";
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success; 1 some signal failed (each one alerted) or could not be stored;
@@ -78,11 +88,12 @@ impl InputArg {
     }
 }
 
-/// The outbox, overriding `OUTBOX_PATH`.
+/// The outbox, overriding `OUTBOX_URL` and `OUTBOX_PATH`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct OutboxArg {
-    /// The outbox database file (overrides OUTBOX_PATH).
-    #[arg(long, value_name = "PATH")]
+    /// The outbox: a file path or sqlite:///absolute/path.db (overrides
+    /// OUTBOX_URL and OUTBOX_PATH). A path that is not UTF-8 is a path.
+    #[arg(long, value_name = "PATH|URL")]
     pub(crate) outbox: Option<PathBuf>,
 }
 
@@ -143,14 +154,116 @@ pub(crate) enum OutboxCommand {
         #[command(flatten)]
         outbox: OutboxArg,
     },
-    /// Sends a dead-lettered signal again (after fixing its cause).
-    Replay {
-        /// The signal id.
-        #[arg(value_name = "ID", value_parser = non_empty)]
-        id: String,
+    /// Signals with their body and attempt history, one JSON line each;
+    /// exits 1 naming any unknown id.
+    Show {
+        /// The signal ids.
+        #[arg(value_name = "ID", required = true, value_parser = non_empty)]
+        ids: Vec<String>,
         #[command(flatten)]
         outbox: OutboxArg,
     },
+    /// Sends dead-lettered signals again (after fixing their cause): by id,
+    /// or a selection; each replay is written to the audit log.
+    Replay(ReplayArgs),
+    /// Deletes delivered signals and their attempt log, keeping their id and
+    /// body hash for duplicate detection (OUTBOX_DEDUP_DAYS). Dead letters
+    /// are never purged.
+    Purge(PurgeArgs),
+    /// The audit log (who replayed what), newest first, one JSON line each.
+    Audit {
+        /// Most rows shown.
+        #[arg(long, value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(u64).range(1..=MAX_AUDIT_LIMIT))]
+        limit: u64,
+        #[command(flatten)]
+        outbox: OutboxArg,
+    },
+}
+
+impl OutboxCommand {
+    /// The `--outbox` flag of any subcommand.
+    pub(crate) fn outbox(&self) -> &OutboxArg {
+        match self {
+            OutboxCommand::Stats { outbox }
+            | OutboxCommand::List { outbox, .. }
+            | OutboxCommand::Show { outbox, .. }
+            | OutboxCommand::Audit { outbox, .. } => outbox,
+            OutboxCommand::Replay(args) => &args.outbox,
+            OutboxCommand::Purge(args) => &args.outbox,
+        }
+    }
+}
+
+const REPLAY_HELP: &str = "\
+Select by id, or by --reason/--since/--until (combined, matched against the time of
+dead-lettering), or every dead letter with --all-dead; one of them is required.
+T is RFC 3339 (2026-12-01T08:00:00Z) or a duration ago (2h, 90m, 7d).
+Signals enqueued longer ago than --max-age are refused unless --force: a stale
+trading signal can do more harm than none.
+Exit codes: 0 everything selected was replayed (or a dry run); 1 some signal was too
+old, not dead-lettered, or unknown (each named); 2 usage.";
+
+/// Flags of `outbox replay`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = REPLAY_HELP,
+    group(ArgGroup::new("selection").required(true).multiple(true)
+        .args(["ids", "reason", "since", "until", "all_dead"]))
+)]
+pub(crate) struct ReplayArgs {
+    /// The ids of dead-lettered signals.
+    #[arg(value_name = "ID", value_parser = non_empty,
+          conflicts_with_all = ["reason", "since", "until", "all_dead"])]
+    pub(crate) ids: Vec<String>,
+    /// Only dead letters with this reason.
+    #[arg(long, value_name = "REASON", value_parser = reason_parser())]
+    pub(crate) reason: Option<FailureReason>,
+    /// Only signals dead-lettered at or after T.
+    #[arg(long, value_name = "T", value_parser = parse_when)]
+    pub(crate) since: Option<When>,
+    /// Only signals dead-lettered before T.
+    #[arg(long, value_name = "T", value_parser = parse_when)]
+    pub(crate) until: Option<When>,
+    /// Every dead-lettered signal.
+    #[arg(long, conflicts_with_all = ["reason", "since", "until"])]
+    pub(crate) all_dead: bool,
+    /// Refuse signals enqueued longer ago than this.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_MAX_AGE,
+          value_parser = parse_duration)]
+    pub(crate) max_age: Duration,
+    /// Replay whatever their age.
+    #[arg(long, conflicts_with = "max_age")]
+    pub(crate) force: bool,
+    /// Count (and list, bounded) what would be replayed; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) outbox: OutboxArg,
+}
+
+/// Flags of `outbox purge`.
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// Purge signals delivered longer ago than this (e.g. 7d, 36h, 90m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) delivered_before: Duration,
+    /// Most rows deleted per transaction (the worker's own writes go in
+    /// between).
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_PURGE_BATCH))]
+    pub(crate) batch: u64,
+    /// Count the rows that would go; delete nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) outbox: OutboxArg,
+}
+
+/// `--reason`: one of the failure reasons, listed in the help.
+fn reason_parser() -> impl TypedValueParser<Value = FailureReason> {
+    PossibleValuesParser::new(FailureReason::ALL.map(FailureReason::as_str))
+        .try_map(|text| text.parse::<FailureReason>())
 }
 
 /// An outbox state, as spelled on the command line.
@@ -253,15 +366,70 @@ mod tests {
             (vec!["send", "--verbose"], "unexpected argument"),
             (vec!["check-config", "x"], "unexpected argument"),
             (vec!["outbox"], "Usage"),
-            (vec!["outbox", "purge"], "unrecognized subcommand"),
+            (vec!["outbox", "purge"], "--delivered-before"),
+            (
+                vec!["outbox", "purge", "--delivered-before", "7"],
+                "not a duration",
+            ),
+            (
+                vec!["outbox", "purge", "--delivered-before", "0d"],
+                "is zero",
+            ),
+            (
+                vec![
+                    "outbox",
+                    "purge",
+                    "--delivered-before",
+                    "7d",
+                    "--batch",
+                    "0",
+                ],
+                "--batch",
+            ),
+            (vec!["outbox", "show"], "<ID>"),
+            (vec!["outbox", "show", ""], "empty"),
+            (vec!["outbox", "audit", "--limit", "0"], "--limit"),
+            (
+                vec!["outbox", "replay", "a", "--all-dead"],
+                "cannot be used with",
+            ),
+            (
+                vec!["outbox", "replay", "a", "--reason", "rejected"],
+                "cannot be used with",
+            ),
+            (
+                vec!["outbox", "replay", "--all-dead", "--since", "2h"],
+                "cannot be used with",
+            ),
+            (
+                vec!["outbox", "replay", "--reason", "late"],
+                "signature_rejected",
+            ),
+            (vec!["outbox", "replay", "--since", "yesterday"], "RFC 3339"),
+            (
+                vec!["outbox", "replay", "--until", "2026-12-01"],
+                "RFC 3339",
+            ),
+            (
+                vec![
+                    "outbox",
+                    "replay",
+                    "--all-dead",
+                    "--max-age",
+                    "2h",
+                    "--force",
+                ],
+                "cannot be used with",
+            ),
+            (vec!["outbox", "replay", "--max-age", "2h"], "<ID|"),
+            (vec!["outbox", "replay", "--dry-run"], "<ID|"),
             (vec!["outbox", "list"], "--state"),
             (vec!["outbox", "list", "--state", "done"], "dead_lettered"),
             (
                 vec!["outbox", "list", "--state", "pending", "--limit", "0"],
                 "--limit",
             ),
-            (vec!["outbox", "replay"], "<ID>"),
-            (vec!["outbox", "replay", "a", "b"], "unexpected argument"),
+            (vec!["outbox", "replay"], "--all-dead"),
             (vec!["outbox", "replay", ""], "empty"),
             (vec!["run", "--concurrency", "0"], "1..=4096"),
             (vec!["run", "--outbox="], "a value is required"),
@@ -284,15 +452,65 @@ mod tests {
             panic!("expected outbox list");
         };
         assert_eq!((state, limit), (StateArg::DeadLettered, 5));
-        let Command::Outbox(OutboxCommand::Replay { id, outbox }) =
-            parse(&["outbox", "replay", "sig-1", "--outbox", "/tmp/o.db"])
-                .unwrap()
-                .command
+        let Command::Outbox(OutboxCommand::Replay(replay)) = parse(&[
+            "outbox",
+            "replay",
+            "sig-1",
+            "sig-2",
+            "--outbox",
+            "sqlite:///tmp/o.db",
+        ])
+        .unwrap()
+        .command
         else {
             panic!("expected outbox replay");
         };
-        assert_eq!(id, "sig-1");
-        assert_eq!(outbox.outbox, Some(PathBuf::from("/tmp/o.db")));
+        assert_eq!(replay.ids, ["sig-1", "sig-2"]);
+        assert_eq!(
+            replay.outbox.outbox,
+            Some(PathBuf::from("sqlite:///tmp/o.db"))
+        );
+        assert_eq!(replay.max_age, Duration::from_secs(3600), "the default");
+        assert!(!replay.force && !replay.dry_run && !replay.all_dead);
+    }
+
+    #[test]
+    fn replay_selections_parse() {
+        let replay = |args: &[&str]| {
+            let mut all = vec!["outbox", "replay"];
+            all.extend_from_slice(args);
+            match parse(&all).unwrap().command {
+                Command::Outbox(OutboxCommand::Replay(replay)) => replay,
+                other => panic!("expected outbox replay, got {other:?}"),
+            }
+        };
+        let r = replay(&[
+            "--reason",
+            "exhausted",
+            "--since",
+            "2h",
+            "--until",
+            "2026-12-01T08:00:00Z",
+            "--dry-run",
+            "--force",
+        ]);
+        assert_eq!(r.reason, Some(FailureReason::Exhausted));
+        assert_eq!(r.since, Some(When::Ago(Duration::from_secs(7200))));
+        assert_eq!(r.until, Some(When::At(1_796_112_000_000)));
+        assert!(r.dry_run && r.force && r.ids.is_empty());
+        let r = replay(&["--all-dead", "--max-age", "36h"]);
+        assert!(r.all_dead);
+        assert_eq!(r.max_age, Duration::from_secs(36 * 3600));
+        let Command::Outbox(OutboxCommand::Purge(purge)) =
+            parse(&["outbox", "purge", "--delivered-before", "7d", "--dry-run"])
+                .unwrap()
+                .command
+        else {
+            panic!("expected outbox purge");
+        };
+        assert_eq!(purge.delivered_before, Duration::from_secs(7 * 86_400));
+        assert_eq!(purge.batch, 500);
+        assert!(purge.dry_run);
     }
 
     #[cfg(unix)]

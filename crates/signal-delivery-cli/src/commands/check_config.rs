@@ -9,6 +9,12 @@ use std::process::ExitCode;
 pub(super) fn exec() -> ExitCode {
     match DeliveryConfig::from_env() {
         Ok(config) => {
+            // Fails where `run` would: a backend this binary does not have.
+            if let Err(problem) = super::open::supported(&config.outbox.target) {
+                return exit::usage(format_args!(
+                    "1 configuration problem(s):\n  - OUTBOX_URL: {problem}\nSee docs/configuration.md."
+                ));
+            }
             let listing = signal_config::describe(&config);
             let mut stdout = std::io::stdout().lock();
             match stdout

@@ -7,17 +7,12 @@ use crate::exit;
 use crate::output::JsonLines;
 use signal_delivery::enqueue::{Ack, OutputFailed, enqueue_stream};
 use signal_delivery::{DeliveryConfig, DeliveryService, telemetry};
-use signal_outbox_sqlite::SqliteOutbox;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// Runs `enqueue`.
 pub(super) async fn exec(config: DeliveryConfig, args: EnqueueArgs) -> ExitCode {
     telemetry::init_logging(&config.telemetry);
-    let path = args
-        .outbox
-        .outbox
-        .unwrap_or_else(|| config.outbox.path.clone());
     let input = match open_input(args.input.path().map(|p| p.as_path())).await {
         Ok(input) => input,
         Err(code) => return code,
@@ -30,9 +25,9 @@ pub(super) async fn exec(config: DeliveryConfig, args: EnqueueArgs) -> ExitCode 
             ));
         }
     };
-    let outbox = match SqliteOutbox::open(&path) {
-        Ok(outbox) => Arc::new(outbox),
-        Err(e) => return exit::usage(format_args!("{e}\nNothing was enqueued.")),
+    let outbox = match super::open::outbox(&args.outbox, &config.outbox, "Nothing was enqueued.") {
+        Ok(outbox) => outbox,
+        Err(code) => return code,
     };
     let service = match DeliveryService::new(&config) {
         Ok(service) => service,

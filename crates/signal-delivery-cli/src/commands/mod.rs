@@ -4,6 +4,7 @@
 mod check_config;
 mod completions;
 mod enqueue;
+mod open;
 mod outbox;
 mod run;
 mod send;

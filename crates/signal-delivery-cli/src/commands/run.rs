@@ -5,8 +5,6 @@ use crate::args::RunArgs;
 use crate::exit;
 use signal_delivery::worker::{Worker, WorkerSettings};
 use signal_delivery::{DeliveryConfig, DeliveryService, telemetry};
-use signal_outbox::Outbox;
-use signal_outbox_sqlite::SqliteOutbox;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,14 +15,12 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode 
         config.telemetry.metrics_addr = args.metrics_addr;
     }
     telemetry::init_logging(&config.telemetry);
-    let path = args
-        .outbox
-        .outbox
-        .unwrap_or_else(|| config.outbox.path.clone());
-    let outbox: Arc<dyn Outbox> = match SqliteOutbox::open(&path) {
-        Ok(outbox) => Arc::new(outbox),
-        Err(e) => return exit::usage(format_args!("{e}\nThe worker did not start.")),
-    };
+    let outbox =
+        match super::open::outbox(&args.outbox, &config.outbox, "The worker did not start.") {
+            Ok(outbox) => outbox,
+            Err(code) => return code,
+        };
+    let path = outbox.describe();
     let shutdown = match termination().await {
         Ok(shutdown) => shutdown,
         Err(e) => {
@@ -57,7 +53,7 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode 
     eprintln!(
         "signal-delivery: worker {} delivering from {}",
         worker.name(),
-        path.display()
+        path
     );
     match worker
         .run(async move {

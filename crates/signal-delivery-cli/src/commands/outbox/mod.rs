@@ -1,0 +1,109 @@
+//! `signal-delivery outbox stats|list|show|replay|purge|audit`: operator
+//! commands, one file each. They read only the `OUTBOX_*` settings, never
+//! the signing secret or the alert token, can run while the worker runs,
+//! and never create an outbox (a typo in the path is an error).
+
+mod actor;
+mod audit;
+mod list;
+mod purge;
+mod replay;
+mod rows;
+mod show;
+mod stats;
+
+use crate::args::OutboxCommand;
+use crate::exit;
+use crate::output::JsonLines;
+use serde::Serialize;
+use signal_config::{Env, OutboxSettings};
+use signal_outbox::OutboxError;
+use std::process::ExitCode;
+
+/// Why an operator command does not exit 0.
+#[derive(Debug)]
+enum Failure {
+    /// The outbox failed or refused (exit 1).
+    Outbox(OutboxError),
+    /// Standard output failed (exit 1); the lines not printed are logged.
+    Output,
+    /// The command ran, but not everything asked for was done (exit 1);
+    /// what was not is already on standard error.
+    Incomplete,
+    /// Arguments that only make sense together were not (exit 2).
+    Usage(String),
+}
+
+impl From<OutboxError> for Failure {
+    fn from(e: OutboxError) -> Failure {
+        Failure::Outbox(e)
+    }
+}
+
+/// How a subcommand ended.
+type Done = Result<(), Failure>;
+
+/// Writes one JSON line.
+fn emit(output: &mut JsonLines, line: &impl Serialize) -> Done {
+    output.write(line).map_err(|()| Failure::Output)
+}
+
+/// Prints a note for the operator on standard error.
+fn note(message: impl std::fmt::Display) {
+    eprintln!("signal-delivery: {message}");
+}
+
+/// Runs one operator command.
+pub(super) fn exec(command: OutboxCommand) -> ExitCode {
+    let settings = match settings() {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let outbox = match super::open::existing(command.outbox(), &settings) {
+        Ok(outbox) => outbox,
+        Err(code) => return code,
+    };
+    super::block_on(async move {
+        let outbox = &*outbox;
+        let mut output = JsonLines::default();
+        let out = &mut output;
+        let done = match command {
+            OutboxCommand::Stats { .. } => stats::run(outbox, out).await,
+            OutboxCommand::List { state, limit, .. } => list::run(outbox, state, limit, out).await,
+            OutboxCommand::Show { ids, .. } => show::run(outbox, ids, out).await,
+            OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
+            OutboxCommand::Purge(args) => purge::run(outbox, args, &settings, out).await,
+            OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
+        };
+        match done {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure::Outbox(e)) => exit::failure(e),
+            Err(Failure::Output) => exit::failure(format_args!(
+                "cannot write to standard output: {}",
+                output
+                    .error()
+                    .map_or_else(|| "serialization failed".to_owned(), ToString::to_string)
+            )),
+            Err(Failure::Incomplete) => ExitCode::from(exit::FAILURE),
+            Err(Failure::Usage(message)) => exit::usage(message),
+        }
+    })
+}
+
+/// The outbox settings from the environment, or exit 2 naming the problems.
+fn settings() -> Result<OutboxSettings, ExitCode> {
+    let mut env = Env::from_process();
+    let mut problems: Vec<_> = env
+        .take_problems()
+        .into_iter()
+        .filter(|p| p.variable.starts_with("OUTBOX_"))
+        .collect();
+    match OutboxSettings::from_lookup(|name| env.get(name)) {
+        Ok(settings) if problems.is_empty() => Ok(settings),
+        Ok(_) => Err(exit::usage(signal_config::ConfigErrors(problems))),
+        Err(mut more) => {
+            problems.append(&mut more);
+            Err(exit::usage(signal_config::ConfigErrors(problems)))
+        }
+    }
+}
