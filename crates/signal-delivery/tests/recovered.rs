@@ -31,6 +31,7 @@ fn settings() -> WorkerSettings {
         concurrency: 4,
         stats_interval: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(5),
+        retention: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn settings() -> WorkerSettings {
         concurrency: 4,
         stats_interval: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(5),
+        retention: None,
     }
 }
 
@@ -551,4 +552,50 @@ async fn the_attempt_log_keeps_a_redacted_excerpt_of_the_answer() {
     );
     assert!(excerpt.contains("[redacted]"), "{excerpt}");
     assert!(excerpt.len() <= signal_outbox::MAX_EXCERPT_LEN);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_purges_old_deliveries_at_start_and_keeps_their_ids_known() {
+    let stack = support::stack(FAST).await;
+    let (_dir, outbox) = outbox();
+    enqueue_all(&outbox, &["old-1", "dead-1"]).await;
+    stack.server.set_responder(|request| {
+        if request.id == "dead-1" {
+            Reply::status(422)
+        } else {
+            Reply::status(200)
+        }
+    });
+    let _ = run_for(&outbox, &stack, "w1", settings(), Duration::from_secs(2)).await;
+    assert_eq!(
+        outbox.get("old-1").await.unwrap().unwrap().state,
+        State::Delivered
+    );
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    enqueue_all(&outbox, &["new-1"]).await;
+
+    // A worker keeping one minute of history purges the old delivery at
+    // start; the new one and the dead letter stay.
+    let mut keep_a_minute = settings();
+    keep_a_minute.retention = Some(Duration::from_secs(60));
+    stack.server.set_default(Reply::status(200));
+    let _ = run_for(&outbox, &stack, "w2", keep_a_minute, Duration::from_secs(2)).await;
+    assert!(outbox.get("old-1").await.unwrap().is_none(), "purged");
+    assert_eq!(
+        outbox.get("new-1").await.unwrap().unwrap().state,
+        State::Delivered
+    );
+    assert_eq!(
+        outbox.get("dead-1").await.unwrap().unwrap().state,
+        State::DeadLettered
+    );
+    // enqueue still knows the purged id: the same body is a duplicate.
+    let again = outbox
+        .enqueue_one(NewSignal::new(
+            "old-1",
+            support::signal_json("old-1").into_bytes(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again, signal_outbox::EnqueueOutcome::AlreadyPresent);
 }

@@ -70,6 +70,12 @@
 //! before its outcome was committed sends the signal again once the lease
 //! expires; receivers deduplicate on the id.
 //!
+//! # Retention
+//!
+//! With [`WorkerSettings::retention`] (`OUTBOX_RETENTION_DAYS`) set, the
+//! worker purges delivered rows older than it at start and every hour (see
+//! `worker/retention.rs`).
+//!
 //! # Heartbeat and shutdown
 //!
 //! The worker records a heartbeat at start and every
@@ -83,6 +89,7 @@
 mod attempt;
 mod claim;
 mod record;
+mod retention;
 mod settings;
 
 use std::future::Future;
@@ -265,6 +272,13 @@ impl Worker {
         let (recorder, recording) =
             Recorder::start(Arc::clone(&outbox), Arc::clone(&name), alert_sender.waker());
         let stats = tokio::spawn(refresh_stats(Arc::clone(&outbox), settings.stats_interval));
+        let purge = settings.retention.map(|retention| {
+            tokio::spawn(retention::purge_loop(
+                Arc::clone(&outbox),
+                retention,
+                retention::PURGE_INTERVAL,
+            ))
+        });
         let ctx = Arc::new(Ctx {
             service: service.clone(),
             recorder,
@@ -352,6 +366,9 @@ impl Worker {
         }
         stats.abort();
         heartbeat.abort();
+        if let Some(purge) = purge {
+            purge.abort();
+        }
         let released = outbox.release_all(&name).await;
         if let Err(error) = outbox.worker_stopped(&name).await {
             tracing::warn!(error = %error, "cannot mark the worker stopped in the outbox");

@@ -19,6 +19,9 @@ pub struct WorkerSettings {
     pub stats_interval: Duration,
     /// How often the worker tells the outbox it is alive (its heartbeat).
     pub heartbeat_interval: Duration,
+    /// Delivered rows older than this are purged in the background
+    /// (`OUTBOX_RETENTION_DAYS`); `None` keeps every row.
+    pub retention: Option<Duration>,
 }
 
 impl WorkerSettings {
@@ -45,6 +48,7 @@ impl WorkerSettings {
             concurrency: concurrency.max(1),
             stats_interval: WorkerSettings::DEFAULT_STATS_INTERVAL,
             heartbeat_interval: WorkerSettings::DEFAULT_HEARTBEAT_INTERVAL,
+            retention: outbox.retention,
         }
     }
 }
