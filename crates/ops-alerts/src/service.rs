@@ -237,6 +237,31 @@ impl OpsAlertService {
         self.report_failure(alert)
     }
 
+    /// A [`Dispatcher`](crate::durable::Dispatcher) that sends the alerts
+    /// stored in `queue` through this service's sink and configuration (the
+    /// same chat, cooldown, timeout and escalation), holding the sender lease
+    /// as `worker`; `Ok(None)` when alerts are disabled (log lines only), so
+    /// the caller drains the stored alerts into the log instead.
+    ///
+    /// # Errors
+    /// `worker` is empty (the only setting taken from the caller).
+    pub fn durable_dispatcher(
+        &self,
+        queue: Arc<dyn crate::durable::AlertQueue>,
+        worker: &str,
+    ) -> Result<Option<crate::durable::Dispatcher>, Vec<crate::durable::DispatcherSettingsError>>
+    {
+        let Some(telegram) = self.inner.telegram.as_ref() else {
+            return Ok(None);
+        };
+        let config = telegram.config().clone();
+        let mut settings = crate::durable::DispatcherSettings::for_config(&config);
+        worker.clone_into(&mut settings.worker);
+        crate::durable::Dispatcher::new(config, Arc::clone(telegram.courier.sink()), queue)
+            .with_settings(settings)
+            .map(Some)
+    }
+
     /// The payload of a failure alert, as
     /// [`send_signal_delivery_error`](OpsAlertService::send_signal_delivery_error)
     /// computes it: the error's text (with the configured bot token and API

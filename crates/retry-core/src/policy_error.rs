@@ -61,12 +61,23 @@ impl PolicyError {
     }
 }
 
+/// Most characters of a rejected value a message shows: enough to recognise
+/// it, not enough for a pasted file to flood the terminal.
+const MAX_SHOWN_CHARS: usize = 64;
+
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Quoted and escaped as `Debug` does: a newline in a value must not
+        // forge a line of the one-problem-per-line list, nor an escape
+        // sequence rewrite the operator's terminal. `value()` keeps it raw.
+        let shown = match self.value.char_indices().nth(MAX_SHOWN_CHARS) {
+            Some((cut, _)) => (&self.value[..cut], "…"),
+            None => (self.value.as_str(), ""),
+        };
         write!(
             f,
-            "{}=\"{}\" is invalid: expected {}",
-            self.field, self.value, self.allowed
+            "{}={:?}{} is invalid: expected {}",
+            self.field, shown.0, shown.1, self.allowed
         )
     }
 }
@@ -87,6 +98,31 @@ mod tests {
         assert_eq!(
             (e.field(), e.value(), e.allowed()),
             ("max_retries", "101", "an integer from 0 to 100")
+        );
+    }
+
+    // Found by the `config` fuzz target: the value was echoed raw and whole.
+    #[test]
+    fn display_escapes_and_bounds_the_value() {
+        let hostile = format!("\u{1b}[31m\n\u{202e}{}", "9x".repeat(10_000));
+        let error = PolicyError::new("max_retries", hostile.as_str(), "an integer from 0 to 10");
+        let text = error.to_string();
+        assert!(text.len() < 200, "{} bytes: {text}", text.len());
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(!text.contains('\u{202e}'), "{text:?}");
+        assert!(
+            text.starts_with(r#"max_retries="\u{1b}[31m\n\u{202e}9x9x"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("9\"… is invalid: expected an integer from 0 to 10"),
+            "{text}"
+        );
+        assert_eq!(error.value(), hostile, "the accessor keeps the value raw");
+        let quoted = PolicyError::new("jitter", r#"say "hi"\"#, "x");
+        assert_eq!(
+            quoted.to_string(),
+            r#"jitter="say \"hi\"\\" is invalid: expected x"#
         );
     }
 }

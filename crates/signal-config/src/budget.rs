@@ -7,6 +7,7 @@ use std::time::Duration;
 use retry_core::{MAX_BUDGET_MIN_PER_SECOND, MAX_BUDGET_PERCENT, MAX_BUDGET_WINDOW, RetryBudget};
 
 use crate::problem::ConfigProblem;
+use crate::values::shown;
 
 use crate::names::{
     RETRY_BUDGET as BUDGET, RETRY_BUDGET_MIN_PER_SECOND as BUDGET_MIN_PER_SECOND,
@@ -108,7 +109,8 @@ pub fn parse_budget(
                 problems.push(ConfigProblem {
                     variable: BUDGET.to_owned(),
                     message: format!(
-                        "{BUDGET}={value:?} is invalid; expected on or off, default on"
+                        "{BUDGET}={:?} is invalid; expected on or off, default on",
+                        shown(&value)
                     ),
                 });
                 None
@@ -171,7 +173,8 @@ fn budget_number(
         _ => Err(ConfigProblem {
             variable: name.to_owned(),
             message: format!(
-                "{name}={value:?} is invalid; expected an integer from 1 to {max}{unit}, default {default}"
+                "{name}={:?} is invalid; expected an integer from 1 to {max}{unit}, default {default}",
+                shown(&value)
             ),
         }),
     }
@@ -317,6 +320,22 @@ mod tests {
             budget_messages(&[("RETRY_BUDGET", "off"), ("RETRY_BUDGET_PERCENT", "x")]).len(),
             1
         );
+    }
+
+    // Found by the `config` fuzz target: the value was echoed whole.
+    #[test]
+    fn a_long_budget_value_is_cut_in_the_message() {
+        let long = format!("100{}", "\0".repeat(5000));
+        for name in ["RETRY_BUDGET", "RETRY_BUDGET_PERCENT"] {
+            let problems = budget(&[(name, &long)]).unwrap_err();
+            let message = problems[0].to_string();
+            assert!(message.len() < 600, "{} bytes: {message}", message.len());
+            assert!(
+                message.starts_with(&format!("{name}=\"100\\0\\0")),
+                "{message}"
+            );
+            assert!(message.contains("…\" is invalid"), "{message}");
+        }
     }
 
     #[test]

@@ -190,14 +190,31 @@ fn unknown_variable(name: &str) -> ConfigWarning {
     }
 }
 
-fn read_secret_file(variable: &str, path: &str) -> Result<String, ConfigProblem> {
+/// A path as a problem shows it: quoted and escaped as `Debug` does (a
+/// newline or an escape sequence in a path must not forge a line of the
+/// problem list or rewrite the terminal), its middle cut when it is long, so
+/// the start and the file name stay readable.
+fn shown_path(path: &str) -> String {
+    const HEAD: usize = 40;
+    const TAIL: usize = 60;
+    let count = path.chars().count();
+    if count <= HEAD + TAIL {
+        return format!("{path:?}");
+    }
+    let head: String = path.chars().take(HEAD).collect();
+    let tail: String = path.chars().skip(count - TAIL).collect();
+    format!("{head:?}…{tail:?}")
+}
+
+fn read_secret_file(variable: &str, raw_path: &str) -> Result<String, ConfigProblem> {
     let problem = |what: String| ConfigProblem::new(variable, what);
-    if path.trim().is_empty() {
+    let path = &shown_path(raw_path);
+    if raw_path.trim().is_empty() {
         return Err(problem(format!(
             "{variable} is set but empty; expected the path of a file holding the secret"
         )));
     }
-    let file = Path::new(path);
+    let file = Path::new(raw_path);
     let meta = std::fs::metadata(file).map_err(|e| {
         problem(format!(
             "cannot read {variable}={path}: {e}; check the path and that this user may read it"
@@ -297,6 +314,37 @@ mod tests {
                 problems[0]
             );
         }
+    }
+
+    // Found by the `config` fuzz target: the path was echoed raw and whole.
+    #[test]
+    fn a_hostile_path_is_escaped_and_cut_in_the_problem() {
+        let path = format!(
+            "/nonexistent/\u{1b}[2J\n\0\u{202e}{}/token",
+            "d".repeat(5000)
+        );
+        let mut env = env(&[("OPS_TELEGRAM_BOT_TOKEN_FILE", &path)]);
+        let problems = env.take_problems();
+        assert_eq!(problems.len(), 1);
+        let message = problems[0].to_string();
+        assert!(message.len() < 400, "{} bytes: {message}", message.len());
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(!message.contains('\u{202e}'), "{message:?}");
+        assert!(
+            message
+                .contains(r#"OPS_TELEGRAM_BOT_TOKEN_FILE="/nonexistent/\u{1b}[2J\n\0\u{202e}ddd"#),
+            "{message}"
+        );
+        assert!(
+            message.contains(r#"ddd/token": "#),
+            "the file name is kept: {message}"
+        );
+        assert_eq!(
+            env.source("OPS_TELEGRAM_BOT_TOKEN"),
+            SecretSource::File(path),
+            "the source keeps the path as given"
+        );
+        assert_eq!(shown_path("/run/secrets/hmac"), r#""/run/secrets/hmac""#);
     }
 
     #[test]

@@ -242,11 +242,18 @@ fn delay(text: &str) -> Option<Duration> {
 }
 
 /// `NAME="text" is invalid: expected <allowed>`, the wording of every
-/// retry variable.
+/// retry variable. The value is quoted and escaped as `Debug` does, and
+/// bounded: a newline must not forge a line of the problem list, nor an
+/// escape sequence reach the operator's terminal (found by the `config`
+/// fuzz target).
 fn invalid(name: &str, text: &str, allowed: &str) -> ConfigProblem {
+    let (shown, cut) = match text.char_indices().nth(64) {
+        Some((end, _)) => (&text[..end], "…"),
+        None => (text, ""),
+    };
     ConfigProblem::new(
         name,
-        format!("{name}=\"{text}\" is invalid: expected {allowed}"),
+        format!("{name}={shown:?}{cut} is invalid: expected {allowed}"),
     )
 }
 

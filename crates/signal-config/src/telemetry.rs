@@ -80,19 +80,21 @@ impl TelemetrySettings {
         // reported with the rest instead of silently logging at the default.
         let log_filter = match lookup(RUST_LOG) {
             None => Some(DEFAULT_LOG_FILTER.to_owned()),
-            Some(filter) => match tracing_subscriber::EnvFilter::try_new(&filter) {
-                Ok(_) => Some(filter),
-                Err(e) => {
-                    problems.push(ConfigProblem::new(
+            Some(filter) => {
+                match tracing_subscriber::EnvFilter::try_new(trimmed_directives(&filter)) {
+                    Ok(_) => Some(trimmed_directives(&filter)),
+                    Err(e) => {
+                        problems.push(ConfigProblem::new(
                         RUST_LOG,
                         format!(
                             "{:?} is not a log filter ({e}); expected e.g. info, debug or signal_delivery=debug,warn",
                             shown(&filter)
                         ),
                     ));
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         match (metrics_addr, log_format, log_filter) {
             (Some(metrics_addr), Some(log_format), Some(log_filter)) if problems.is_empty() => {
@@ -103,6 +105,69 @@ impl TelemetrySettings {
                 })
             }
             _ => Err(problems),
+        }
+    }
+}
+
+/// `RUST_LOG` with the whitespace around each comma-separated directive
+/// removed (a directive of only whitespace is kept, and refused as before).
+///
+/// tracing-subscriber 0.3 (0.3.23 here) walks the trimmed directive but
+/// slices the untrimmed one with the walk's indices: leading whitespace
+/// shifts every cut, and before a non-ASCII character, as in
+/// `info, é=debug`, `EnvFilter::try_new` panics on a char boundary (found by
+/// the `config` fuzz target). Trimmed here, each directive means what it
+/// says, and the filter kept in [`TelemetrySettings::log_filter`] is safe
+/// for every `EnvFilter` built from it later.
+fn trimmed_directives(filter: &str) -> String {
+    filter
+        .split(',')
+        .map(|directive| match directive.trim() {
+            "" => directive,
+            trimmed => trimmed,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_filter(value: &str) -> Result<String, Vec<ConfigProblem>> {
+        let value = value.to_owned();
+        TelemetrySettings::from_lookup(&|name: &str| (name == RUST_LOG).then(|| value.clone()))
+            .map(|settings| settings.log_filter)
+    }
+
+    // Found by the `config` fuzz target: this panicked inside tracing-subscriber.
+    #[test]
+    fn whitespace_before_a_non_ascii_directive_is_trimmed_not_a_panic() {
+        assert_eq!(log_filter(" é=debug").as_deref(), Ok("é=debug"));
+        assert_eq!(log_filter("info, é=debug").as_deref(), Ok("info,é=debug"));
+        assert_eq!(
+            log_filter("\tgna\u{95}ry[x]=info").as_deref(),
+            Ok("gna\u{95}ry[x]=info")
+        );
+        // Trimmed, a level keeps meaning a level (untrimmed, `warn ` was a target).
+        assert_eq!(
+            log_filter(" signal_delivery=debug , warn ").as_deref(),
+            Ok("signal_delivery=debug,warn")
+        );
+        assert_eq!(log_filter("info").as_deref(), Ok("info"));
+    }
+
+    #[test]
+    fn a_blank_directive_is_still_refused_naming_the_variable() {
+        for bad in ["  ", "info, ,debug", "=bad"] {
+            let problems = log_filter(bad).unwrap_err();
+            assert_eq!(problems.len(), 1, "{bad:?}");
+            assert_eq!(problems[0].variable, RUST_LOG);
+            assert!(
+                problems[0].message.contains("is not a log filter"),
+                "{}",
+                problems[0]
+            );
         }
     }
 }

@@ -162,29 +162,26 @@ pub(crate) fn alert_groups(
         let cutoff = now.saturating_sub(signal_outbox::duration_millis(since));
         let mut groups: BTreeMap<String, GroupState> = BTreeMap::new();
         let mut sent = tx.prepare_cached(
-            "SELECT group_key, max(sent_at) FROM alerts INDEXED BY alerts_sent \
-             WHERE state = 'sent' AND sent_at >= ?1 GROUP BY group_key",
+            "SELECT group_key, sent_at FROM alerts INDEXED BY alerts_sent \
+             WHERE state = 'sent' AND sent_at >= ?1 ORDER BY sent_at, id",
         )?;
         for row in sent.query_map([cutoff], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })? {
             let (key, at) = row?;
-            entry(&mut groups, key).last_sent_at = Some(at);
-        }
-        let mut folded = tx.prepare_cached(
-            "SELECT group_key, id, created_at FROM alerts INDEXED BY alerts_folded \
-             WHERE state = 'folded' ORDER BY group_key, id",
-        )?;
-        for row in folded.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, i64>(2)?,
-            ))
-        })? {
-            let (key, id, created) = row?;
             let state = entry(&mut groups, key);
-            state.folded.push(AlertId(id));
+            state.last_sent_at = Some(state.last_sent_at.map_or(at, |t| t.max(at)));
+            state.recent_sends.push(at);
+        }
+        let mut folded = tx.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts INDEXED BY alerts_folded \
+             WHERE state = 'folded' ORDER BY group_key, id"
+        ))?;
+        for row in folded.query_map([], alert_from_row)? {
+            let alert = row?;
+            let created = alert.created_at;
+            let state = entry(&mut groups, alert.group_key.clone());
+            state.folded.push(alert);
             state.oldest_folded_at =
                 Some(state.oldest_folded_at.map_or(created, |t| t.min(created)));
         }
@@ -196,12 +193,14 @@ fn entry(groups: &mut BTreeMap<String, GroupState>, key: String) -> &mut GroupSt
     groups.entry(key.clone()).or_insert_with(|| GroupState {
         group_key: key,
         last_sent_at: None,
+        recent_sends: Vec::new(),
         folded: Vec::new(),
         oldest_folded_at: None,
     })
 }
 
-/// Moves one alert from `from` with `set`, or explains why it cannot.
+/// Moves one alert from `from` (one state, or `a|b` for either) with `set`,
+/// or explains why it cannot.
 fn transition(
     tx: &Transaction<'_>,
     id: AlertId,
@@ -209,9 +208,14 @@ fn transition(
     set: &str,
     extra: &[&dyn rusqlite::ToSql],
 ) -> Sql<()> {
-    let sql = format!("UPDATE alerts SET {set} WHERE id = ?1 AND state = ?2");
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id.0, &from];
+    let (first, second) = from.split_once('|').unwrap_or((from, from));
+    let sql = format!(
+        "UPDATE alerts SET {set} WHERE id = ?1 AND state IN (?2, ?{n})",
+        n = 3 + extra.len()
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id.0, &first];
     params.extend_from_slice(extra);
+    params.push(&second);
     if tx.prepare_cached(&sql)?.execute(params.as_slice())? == 1 {
         return Ok(());
     }
@@ -267,7 +271,7 @@ pub(crate) fn update_alerts(db: &mut Db, lease: SenderLease, updates: Vec<AlertU
                 AlertUpdate::Failed { id, error } => transition(
                     tx,
                     *id,
-                    "pending",
+                    "pending|folded",
                     "state = 'failed', attempts = attempts + 1, last_error = ?3",
                     &[&truncate_utf8(error, MAX_ERROR_LEN)],
                 )?,

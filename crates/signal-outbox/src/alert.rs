@@ -226,7 +226,8 @@ pub enum AlertUpdate {
         error: String,
     },
     /// A permanent sending failure (chat not found, bot blocked): the alert
-    /// is given up on; the caller logs it.
+    /// is given up on; the caller logs it. Accepted for a pending alert and
+    /// for a folded one (a summary refused for good fails what it folded).
     Failed {
         /// The alert.
         id: AlertId,
@@ -242,8 +243,13 @@ pub struct GroupState {
     pub group_key: String,
     /// The latest send of this group within the asked window, if any.
     pub last_sent_at: Option<Timestamp>,
-    /// The folded alerts not yet counted in a sent summary, oldest first.
-    pub folded: Vec<AlertId>,
+    /// Every send of this group within the asked window, oldest first: a
+    /// sender taking the lease over rebuilds the per-chat pace from these.
+    pub recent_sends: Vec<Timestamp>,
+    /// The folded alerts not yet counted in a sent summary, oldest first,
+    /// whole: a sender taking the lease over after a crash must be able to
+    /// name every id its summary counts, not only count them.
+    pub folded: Vec<StoredAlert>,
     /// When the oldest of them was stored.
     pub oldest_folded_at: Option<Timestamp>,
 }

@@ -425,9 +425,17 @@ pub async fn folded_alerts_survive_a_restart_and_are_summarized_once<B: TestBack
         .await
         .unwrap();
     let g = groups.iter().find(|g| g.group_key == "g").expect("group g");
+    let folded: Vec<AlertId> = g.folded.iter().map(|a| a.id).collect();
     assert_eq!(
-        (g.last_sent_at, g.folded.clone()),
+        (g.last_sent_at, folded),
         (Some(sent_at), vec![ids[1], ids[2]])
+    );
+    assert_eq!(g.recent_sends, vec![sent_at]);
+    assert!(
+        g.folded
+            .iter()
+            .all(|a| a.state == AlertState::Folded && a.group_key == "g"),
+        "whole rows: {g:?}"
     );
     assert_eq!(g.oldest_folded_at, Some(sent_at));
     assert!(
@@ -480,6 +488,7 @@ pub async fn folded_alerts_survive_a_restart_and_are_summarized_once<B: TestBack
         (g.last_sent_at, g.folded.is_empty()),
         (Some(summary_at), true)
     );
+    assert_eq!(g.recent_sends, vec![sent_at, summary_at]);
     b.advance(ms(60_001)).await;
     let held = lease(&b, "w").await;
     let groups = o
