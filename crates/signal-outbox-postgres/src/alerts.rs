@@ -204,8 +204,8 @@ pub(crate) async fn alert_groups(
     let sent = tx
         .query(
             &format!(
-                "SELECT group_key, max(sent_at) FROM alerts \
-                 WHERE state = 'sent' AND sent_at >= {NOW} - $2 GROUP BY group_key"
+                "SELECT group_key, sent_at FROM alerts \
+                 WHERE state = 'sent' AND sent_at >= {NOW} - $2 ORDER BY sent_at, id"
             ),
             &[&db.now(), &duration_millis(since)],
         )
@@ -213,8 +213,7 @@ pub(crate) async fn alert_groups(
         .map_err(|e| db.pg(e))?;
     let folded = tx
         .query(
-            "SELECT group_key, id, created_at FROM alerts WHERE state = 'folded' \
-             ORDER BY group_key, id",
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'folded' ORDER BY group_key, id"),
             &[],
         )
         .await
@@ -223,14 +222,16 @@ pub(crate) async fn alert_groups(
     let mut groups: BTreeMap<String, GroupState> = BTreeMap::new();
     for row in &sent {
         let key: String = db.get(row, 0)?;
-        entry(&mut groups, key).last_sent_at = Some(db.get(row, 1)?);
+        let at: Timestamp = db.get(row, 1)?;
+        let state = entry(&mut groups, key);
+        state.last_sent_at = Some(state.last_sent_at.map_or(at, |t| t.max(at)));
+        state.recent_sends.push(at);
     }
     for row in &folded {
-        let key: String = db.get(row, 0)?;
-        let id: i64 = db.get(row, 1)?;
-        let created: i64 = db.get(row, 2)?;
-        let state = entry(&mut groups, key);
-        state.folded.push(AlertId(id));
+        let alert = alert_from_row(db, row)?;
+        let created = alert.created_at;
+        let state = entry(&mut groups, alert.group_key.clone());
+        state.folded.push(alert);
         state.oldest_folded_at = Some(state.oldest_folded_at.map_or(created, |t| t.min(created)));
     }
     Ok(groups.into_values().collect())
@@ -240,13 +241,15 @@ fn entry(groups: &mut BTreeMap<String, GroupState>, key: String) -> &mut GroupSt
     groups.entry(key.clone()).or_insert_with(|| GroupState {
         group_key: key,
         last_sent_at: None,
+        recent_sends: Vec::new(),
         folded: Vec::new(),
         oldest_folded_at: None,
     })
 }
 
-/// Moves one alert out of state `from` with `set` ($1 now, $2 id, $3 from,
-/// then `extra` from $4), or explains why it cannot.
+/// Moves one alert out of state `from` (one state, or `a|b` for either)
+/// with `set` ($1 now, $2 id, $3 from, then `extra` from $4), or explains
+/// why it cannot.
 async fn transition(
     db: &Db,
     tx: &Transaction<'_>,
@@ -256,7 +259,8 @@ async fn transition(
     extra: &[&(dyn ToSql + Sync)],
 ) -> Result<(), OutboxError> {
     let sql = format!(
-        "UPDATE alerts SET {set} WHERE id = $2 AND state = $3 AND $1::bigint IS NOT DISTINCT FROM $1"
+        "UPDATE alerts SET {set} WHERE id = $2 AND state = ANY(string_to_array($3, '|')) \
+         AND $1::bigint IS NOT DISTINCT FROM $1"
     );
     let now = db.now();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&now, &id.0, &from];
@@ -278,7 +282,11 @@ async fn transition(
         None => format!("no alert with id {}", id.0),
         Some(row) => {
             let state: String = db.get(&row, 0)?;
-            format!("alert {} is {state}, this update needs it {from}", id.0)
+            format!(
+                "alert {} is {state}, this update needs it {}",
+                id.0,
+                from.replace('|', " or ")
+            )
         }
     };
     Err(OutboxError::InvalidInput { reason })
@@ -344,7 +352,7 @@ pub(crate) async fn update_alerts(
                     db,
                     &tx,
                     *id,
-                    "pending",
+                    "pending|folded",
                     "state = 'failed', attempts = attempts + 1, last_error = $4",
                     &[&error],
                 )
