@@ -17,7 +17,8 @@
 //!   --pdeathsig TERM` inside a small shell guard, started by a thread that
 //!   lives as long as the test process. When the process ends, however it
 //!   ends (tests passed, a test panicked, the binary was killed), the
-//!   kernel signals the guard, which stops the server (fast shutdown) and
+//!   kernel signals the guard, which stops the server (immediate shutdown,
+//!   SIGQUIT: the data is thrown away, so nothing needs flushing) and
 //!   deletes its directory: no postgres process is left behind.
 //! - **TLS** is on, with a CA and a server certificate for `localhost`
 //!   generated at start (`rcgen`), so the TLS tests need no files.
@@ -231,7 +232,7 @@ enum Retry {
 /// The guard: stops the server and deletes the directory when the test
 /// process (the parent of `setpriv`) ends.
 const GUARD: &str = r#"
-cleanup() { kill -INT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$DIR"; exit 0; }
+cleanup() { kill -QUIT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$DIR"; exit 0; }
 trap cleanup TERM INT HUP
 "$BIN/postgres" -D "$DIR/data" -p "$PORT" -k "$DIR" -c listen_addresses=127.0.0.1 \
     -c hba_file="$DIR/pg_hba.conf" -c fsync=off -c synchronous_commit=off \
