@@ -213,7 +213,9 @@ pub(crate) async fn alert_groups(
         .map_err(|e| db.pg(e))?;
     let folded = tx
         .query(
-            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'folded' ORDER BY group_key, id"),
+            &format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'folded' ORDER BY group_key, id"
+            ),
             &[],
         )
         .await

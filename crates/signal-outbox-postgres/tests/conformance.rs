@@ -30,7 +30,9 @@ impl Postgres {
             .with_test_clock(clock.clone())
             .with_dedup_window(<Postgres as TestBackend>::DEDUP_WINDOW)
             .with_pool_size(4);
-        PgOutbox::connect_with(config, options).await.expect("open the outbox")
+        PgOutbox::connect_with(config, options)
+            .await
+            .expect("open the outbox")
     }
 }
 
@@ -42,7 +44,11 @@ impl TestBackend for Postgres {
         let cluster = support::cluster();
         let url = cluster.url(&cluster.fresh_database().await);
         let clock = TestClock::new(START);
-        Postgres { outbox: Postgres::open(&url, &clock).await, clock, url }
+        Postgres {
+            outbox: Postgres::open(&url, &clock).await,
+            clock,
+            url,
+        }
     }
 
     fn store(&self) -> &PgOutbox {
@@ -60,7 +66,11 @@ impl TestBackend for Postgres {
     async fn restart(self) -> Postgres {
         let Postgres { outbox, clock, url } = self;
         drop(outbox);
-        Postgres { outbox: Postgres::open(&url, &clock).await, clock, url }
+        Postgres {
+            outbox: Postgres::open(&url, &clock).await,
+            clock,
+            url,
+        }
     }
 
     async fn second(&self) -> PgOutbox {

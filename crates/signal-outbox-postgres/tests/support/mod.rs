@@ -23,7 +23,13 @@
 //! - **TLS** is on, with a CA and a server certificate for `localhost`
 //!   generated at start (`rcgen`), so the TLS tests need no files.
 
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -117,11 +123,16 @@ pub fn cluster() -> &'static Cluster {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 fn id_of(flag: &str, user: &str) -> Result<u32, String> {
-    let out = Command::new("id").args([flag, user]).output().map_err(|e| e.to_string())?;
+    let out = Command::new("id")
+        .args([flag, user])
+        .output()
+        .map_err(|e| e.to_string())?;
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -144,10 +155,15 @@ fn certificates(dir: &Path) -> Result<String, String> {
     let err = |e: rcgen::Error| e.to_string();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "signal-outbox test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?).map_err(err)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "signal-outbox test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?).map_err(err)?;
     let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).map_err(err)?;
-    server_params.distinguished_name.push(DnType::CommonName, "localhost");
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let server_key = KeyPair::generate().map_err(err)?;
     let server = server_params.signed_by(&server_key, &ca).map_err(err)?;
     write_private(&dir.join("server.crt"), &server.pem())?;
@@ -157,11 +173,13 @@ fn certificates(dir: &Path) -> Result<String, String> {
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())
 }
 
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", path.display()))?;
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .map_err(|e| format!("chown {}: {e}", path.display()))?;
     if path.is_dir() {
         for entry in std::fs::read_dir(path).map_err(|e| e.to_string())? {
             chown_tree(&entry.map_err(|e| e.to_string())?.path(), uid, gid)?;
@@ -193,11 +211,23 @@ fn start() -> Result<Cluster, String> {
     let out = as_owner(&bin.join("initdb"))
         .arg("-D")
         .arg(&data)
-        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ])
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
-        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     // Written by the owner: root's file would not be readable after chown.
     let hba = dir.join("pg_hba.conf");
@@ -210,7 +240,13 @@ fn start() -> Result<Cluster, String> {
         let port = free_port()?;
         match run_server(&bin, &dir, port) {
             Ok(()) => {
-                return Ok(Cluster { port, dir, ca_pem, ca_file, bin });
+                return Ok(Cluster {
+                    port,
+                    dir,
+                    ca_pem,
+                    ca_file,
+                    bin,
+                });
             }
             Err(Retry::Port(log)) => last = log,
             Err(Retry::Fatal(e)) => return Err(e),
@@ -295,7 +331,9 @@ fn run_server(bin: &Path, dir: &Path, port: u16) -> Result<(), Retry> {
             };
         }
         if Instant::now() > deadline {
-            return Err(Retry::Fatal(format!("the server did not start within 60 s: {text}")));
+            return Err(Retry::Fatal(format!(
+                "the server did not start within 60 s: {text}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -304,14 +342,18 @@ fn run_server(bin: &Path, dir: &Path, port: u16) -> Result<(), Retry> {
 impl Cluster {
     /// A plain (no TLS) URL of `database` as the superuser.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
     }
 
     /// A client on the `postgres` database, for set-up statements.
     pub async fn admin(&self, database: &str) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url(database), tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test cluster");
+        let (client, connection) =
+            tokio_postgres::connect(&self.url(database), tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test cluster");
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -320,7 +362,11 @@ impl Cluster {
 
     /// A new empty database; returns its name.
     pub async fn fresh_database(&self) -> String {
-        let name = format!("t{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::SeqCst)
+        );
         self.admin("postgres")
             .await
             .batch_execute(&format!("CREATE DATABASE {name}"))
