@@ -323,26 +323,26 @@ fn apply_env_defaults(
             }
         }
     }
-    if pg.get_ports().is_empty() {
-        if let Some(port) = var("PGPORT") {
-            let port = port.parse::<u16>().map_err(|_| {
-                invalid(format!(
-                    "PGPORT is `{}`; expected a port number from 1 to 65535",
-                    port.chars().take(20).collect::<String>()
-                ))
-            })?;
-            pg.port(port);
-        }
+    if pg.get_ports().is_empty()
+        && let Some(port) = var("PGPORT")
+    {
+        let port = port.parse::<u16>().map_err(|_| {
+            invalid(format!(
+                "PGPORT is `{}`; expected a port number from 1 to 65535",
+                port.chars().take(20).collect::<String>()
+            ))
+        })?;
+        pg.port(port);
     }
-    if pg.get_user().is_none() {
-        if let Some(user) = var("PGUSER") {
-            pg.user(user);
-        }
+    if pg.get_user().is_none()
+        && let Some(user) = var("PGUSER")
+    {
+        pg.user(user);
     }
-    if pg.get_dbname().is_none() {
-        if let Some(db) = var("PGDATABASE") {
-            pg.dbname(db);
-        }
+    if pg.get_dbname().is_none()
+        && let Some(db) = var("PGDATABASE")
+    {
+        pg.dbname(db);
     }
     if pg.get_application_name().is_none() {
         pg.application_name(var("PGAPPNAME").as_deref().unwrap_or("signal-outbox"));

@@ -266,19 +266,19 @@ impl PgOutbox {
 /// The first connection failed: say what to check.
 fn open_error(target: &str, error: &deadpool_postgres::PoolError) -> OutboxError {
     let detail = crate::error::chain(error);
-    if let deadpool_postgres::PoolError::Backend(pg) = error {
-        if pg.as_db_error().is_some() {
-            return match crate::error::from_pg(target, pg) {
-                OutboxError::Unavailable { target, detail } => OutboxError::Open {
-                    target,
-                    reason: detail,
-                    hint: "the server is not accepting connections now (starting, shutting \
+    if let deadpool_postgres::PoolError::Backend(pg) = error
+        && pg.as_db_error().is_some()
+    {
+        return match crate::error::from_pg(target, pg) {
+            OutboxError::Unavailable { target, detail } => OutboxError::Open {
+                target,
+                reason: detail,
+                hint: "the server is not accepting connections now (starting, shutting \
                            down, or full); try again"
-                        .to_owned(),
-                },
-                other => other,
-            };
-        }
+                    .to_owned(),
+            },
+            other => other,
+        };
     }
     let lower = detail.to_lowercase();
     let hint = if lower.contains("certificate")

@@ -262,19 +262,19 @@ async fn found(
 pub(crate) fn check_binary(found: &Found, target: &str) -> Result<(), OutboxError> {
     let running = parse_version(BINARY_VERSION);
     let required = parse_version(&found.min_binary);
-    if let (Some(running), Some(required)) = (running, required) {
-        if running < required {
-            return Err(OutboxError::BinaryTooOld {
-                target: target.to_owned(),
-                required: found.min_binary.clone(),
-                running: BINARY_VERSION.to_owned(),
-                hint: format!(
-                    "schema version {} was applied by a newer release that no longer supports \
+    if let (Some(running), Some(required)) = (running, required)
+        && running < required
+    {
+        return Err(OutboxError::BinaryTooOld {
+            target: target.to_owned(),
+            required: found.min_binary.clone(),
+            running: BINARY_VERSION.to_owned(),
+            hint: format!(
+                "schema version {} was applied by a newer release that no longer supports \
                      this one; deploy signal-delivery {} or newer on this host",
-                    found.max_version, found.min_binary
-                ),
-            });
-        }
+                found.max_version, found.min_binary
+            ),
+        });
     }
     Ok(())
 }
