@@ -161,11 +161,18 @@ impl PgConfig {
         url: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<PgConfig, OutboxError> {
-        let parsed = Url::parse(url).map_err(|e| {
-            invalid(format!(
+        let parsed = Url::parse(url).map_err(|e| match e {
+            // `user@/db`: a URL cannot hold credentials without a host.
+            url::ParseError::EmptyHost => invalid(
+                "the outbox URL names a user but no host (`user@/database`); put the host in \
+                 the URL (postgres://user@host/database), or leave both out \
+                 (postgres:///database) and set PGHOST and PGUSER"
+                    .to_owned(),
+            ),
+            e => invalid(format!(
                 "the outbox URL is not a valid URL ({e}); expected \
                  postgres://user:password@host:5432/database?sslmode=verify-full"
-            ))
+            )),
         })?;
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             return Err(invalid(format!(
@@ -201,6 +208,18 @@ impl PgConfig {
         };
         let mut stripped = parsed.clone();
         stripped.set_query(None);
+        // tokio-postgres reads a host without a port as port 5432; libpq
+        // takes PGPORT first (one host: several take their ports from the
+        // URL or `?port=`).
+        let has_port = parsed.port().is_some() || passed.iter().any(|(k, _)| k == "port");
+        if !has_port
+            && parsed
+                .host_str()
+                .is_some_and(|h| !h.is_empty() && !h.contains(','))
+            && let Some(port) = env_port(env)?
+        {
+            let _ = stripped.set_port(Some(port));
+        }
         if !passed.is_empty() {
             stripped.query_pairs_mut().extend_pairs(&passed);
         }
@@ -302,6 +321,20 @@ impl PgConfig {
     }
 }
 
+/// `PGPORT`, checked, if set.
+fn env_port(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<u16>, OutboxError> {
+    let Some(port) = env("PGPORT").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(Some(port)),
+        _ => Err(invalid(format!(
+            "PGPORT is `{}`; expected a port number from 1 to 65535",
+            port.chars().take(20).collect::<String>()
+        ))),
+    }
+}
+
 fn apply_env_defaults(
     pg: &mut tokio_postgres::Config,
     env: &dyn Fn(&str) -> Option<String>,
@@ -324,14 +357,8 @@ fn apply_env_defaults(
         }
     }
     if pg.get_ports().is_empty()
-        && let Some(port) = var("PGPORT")
+        && let Some(port) = env_port(env)?
     {
-        let port = port.parse::<u16>().map_err(|_| {
-            invalid(format!(
-                "PGPORT is `{}`; expected a port number from 1 to 65535",
-                port.chars().take(20).collect::<String>()
-            ))
-        })?;
         pg.port(port);
     }
     if pg.get_user().is_none()
@@ -477,6 +504,18 @@ mod tests {
             Some(&Duration::from_secs(3))
         );
         assert!(config.is_local());
+    }
+
+    #[test]
+    fn pgport_applies_when_the_url_has_a_host_but_no_port() {
+        let env = env_of(&[("PGPORT", "6543")]);
+        let config = PgConfig::from_url_with("postgres://h/db", &env).unwrap();
+        assert!(config.to_string().contains("h:6543"), "{config}");
+        let config = PgConfig::from_url_with("postgres://h:7000/db", &env).unwrap();
+        assert!(config.to_string().contains("h:7000"), "{config}");
+        let err =
+            PgConfig::from_url_with("postgres://h/db", &env_of(&[("PGPORT", "0")])).unwrap_err();
+        assert!(err.to_string().contains("PGPORT is `0`"), "{err}");
     }
 
     #[test]
