@@ -222,6 +222,11 @@ impl PgConfig {
         }
         if !passed.is_empty() {
             stripped.query_pairs_mut().extend_pairs(&passed);
+            // Form encoding writes a space as `+` (a `+` as `%2B`), which
+            // tokio-postgres does not decode: `options=-c x=y` would reach
+            // the server as `-c+x=y`.
+            let query = stripped.query().map(|q| q.replace('+', "%20"));
+            stripped.set_query(query.as_deref());
         }
         let mut pg = tokio_postgres::Config::from_str(stripped.as_str()).map_err(|e| {
             invalid(format!(
@@ -504,6 +509,13 @@ mod tests {
             Some(&Duration::from_secs(3))
         );
         assert!(config.is_local());
+    }
+
+    #[test]
+    fn options_with_spaces_and_plus_signs_reach_the_driver_intact() {
+        let url = "postgres://h/db?options=-c%20search_path%3Da%2Bb%20-c%20x%3D1";
+        let config = PgConfig::from_url_with(url, &env_of(&[])).unwrap();
+        assert_eq!(config.pg.get_options(), Some("-c search_path=a+b -c x=1"));
     }
 
     #[test]
