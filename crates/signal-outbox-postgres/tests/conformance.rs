@@ -1,7 +1,8 @@
 //! The signal-outbox conformance suite on PostgreSQL, unchanged: every
 //! lifecycle, fencing, alert, admin and retention behaviour and the
-//! model-based property test, each on a fresh database of the test
-//! binary's own cluster, with a test clock shared by every handle.
+//! model-based property test, each on a fresh schema (its own tables,
+//! migrated by `connect` as in production) of the test binary's own
+//! cluster, with a test clock shared by every handle.
 
 #![allow(clippy::expect_used)] // test set-up: a failure to open is a failed test
 
@@ -42,7 +43,7 @@ impl TestBackend for Postgres {
 
     async fn fresh() -> Postgres {
         let cluster = support::cluster();
-        let url = cluster.url(&cluster.fresh_database().await);
+        let url = cluster.fresh_schema_url().await;
         let clock = TestClock::new(START);
         Postgres {
             outbox: Postgres::open(&url, &clock).await,

@@ -1,6 +1,10 @@
 //! Tests that bring their own database: one throwaway PostgreSQL cluster
 //! per test binary, started from the machine's binaries on first use, with
-//! a fresh database per test.
+//! a fresh database per test ([`Cluster::fresh_database`]) or, where a
+//! test needs no database-wide features (wake-up channels, its own
+//! migration lock), a fresh schema in a shared one
+//! ([`Cluster::fresh_schema_url`]): about 5 ms instead of 100 to 300 ms
+//! for `CREATE DATABASE`, which made the model test the slowest part.
 //!
 //! - **Binaries**: `SIGNAL_OUTBOX_PG_BIN`, else the newest
 //!   `/usr/lib/postgresql/*/bin`, else the directory of the `initdb` on
@@ -373,6 +377,21 @@ impl Cluster {
             .await
             .expect("create a test database");
         name
+    }
+
+    /// A URL of a new empty schema (first on the `search_path`) in one
+    /// database shared by the tests of this binary: cheaper than a
+    /// database per test.
+    pub async fn fresh_schema_url(&self) -> String {
+        static SHARED: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let db = SHARED.get_or_init(|| self.fresh_database()).await;
+        let schema = format!("s{}", DATABASES.fetch_add(1, Ordering::SeqCst));
+        self.admin(db)
+            .await
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create a test schema");
+        format!("{}&options=-c%20search_path%3D{schema}", self.url(db))
     }
 
     /// The binaries' directory.
