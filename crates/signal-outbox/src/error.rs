@@ -90,6 +90,26 @@ pub enum OutboxError {
         hint: String,
     },
 
+    /// The storage's schema was upgraded by a newer build that declared this
+    /// build too old to use it (a contracting migration: a column this
+    /// build still writes was dropped or changed). Refused rather than
+    /// misused. Schemas that only expanded keep older builds working, so
+    /// a rolling upgrade runs old and new builds side by side.
+    #[error(
+        "the signal outbox at {target} needs signal-delivery {required} or newer \
+         (this build is {running}); {hint}"
+    )]
+    BinaryTooOld {
+        /// The path or (redacted) URL.
+        target: String,
+        /// The oldest binary version the schema allows.
+        required: String,
+        /// This build's version.
+        running: String,
+        /// What the operator should do about it.
+        hint: String,
+    },
+
     /// A signal with this id is already in the outbox with a different body.
     ///
     /// `enqueue` reports this per item as

@@ -65,8 +65,9 @@
 //! - **Errors carry no backend types**: [`OutboxError`] holds text.
 //! - **One failure vocabulary**: [`FailureReason`] from `signal-model`.
 //!
-//! Backends: `signal-outbox-sqlite` (one embedded file, one host) and, in
-//! the next issue, PostgreSQL (a fleet of workers on several hosts).
+//! Backends: `signal-outbox-sqlite` (one embedded file, one host) and
+//! `signal-outbox-postgres` (a fleet of workers on several hosts, woken by
+//! [`WakeHints`]).
 //!
 //! # Conformance suite
 //!
@@ -110,6 +111,7 @@ mod signal;
 mod state;
 mod store;
 mod time;
+mod wake;
 
 pub use alert::{
     AlertId, AlertKind, AlertState, AlertUpdate, CONFLICT_GROUP, GroupState, Ledger, NewAlert,
@@ -131,3 +133,4 @@ pub use signal_model::{FailureReason, ParseFailureReasonError};
 pub use state::{ParseStateError, State};
 pub use store::{AlertStore, BoxFuture, Outbox, OutboxAdmin, SignalStore, WorkerRegistry};
 pub use time::{Timestamp, UnixMillis, after, duration_millis, elapsed_between, now_millis};
+pub use wake::WakeHints;

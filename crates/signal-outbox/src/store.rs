@@ -26,6 +26,7 @@ use crate::report::{
 };
 use crate::signal::{ClaimToken, Claims, EnqueueBatch, EnqueueOutcome};
 use crate::time::Timestamp;
+use crate::wake::WakeHints;
 
 /// The future every contract method returns: boxed, so the traits are
 /// dyn-compatible without a macro crate. The box is one allocation per call,
@@ -102,6 +103,21 @@ pub trait SignalStore: Send + Sync {
     /// # Errors
     /// [`OutboxError::InvalidInput`] for an empty `worker`; storage errors.
     fn release_all(&self, worker: &str) -> BoxFuture<'_, Result<u64, OutboxError>>;
+
+    /// A subscription to "new work may be due" hints from every process on
+    /// this storage, or `None` when the backend has no such channel (the
+    /// default): then the worker polls. See [`WakeHints`].
+    ///
+    /// ```
+    /// use signal_outbox::SignalStore;
+    /// fn has_hints(store: &dyn SignalStore) -> bool {
+    ///     store.wake_hints().is_some()
+    /// }
+    /// # let _ = has_hints;
+    /// ```
+    fn wake_hints(&self) -> Option<Box<dyn WakeHints>> {
+        None
+    }
 }
 
 /// The stored alerts, sent by one lease holder at a time.

@@ -81,6 +81,28 @@ pub trait TestBackend: Sized + Send + Sync + 'static {
     /// A second, independent handle on the same storage and clock (another
     /// process or host).
     fn second(&self) -> impl Future<Output = Self::Store> + Send;
+
+    /// Why this backend cannot be tested on this machine (for example: no
+    /// PostgreSQL binaries), or `None` (the default) when it can. The
+    /// generated tests print `SKIPPED: <reason>` on standard error and
+    /// return without testing; a backend that must not be skipped (in CI)
+    /// panics here instead of returning a reason.
+    fn skip_reason() -> Option<String> {
+        None
+    }
+}
+
+/// True (after saying so loudly on standard error) when `B` cannot be
+/// tested here; the generated tests return at once then.
+#[doc(hidden)]
+pub fn skipped<B: TestBackend>(test: &str) -> bool {
+    match B::skip_reason() {
+        Some(reason) => {
+            eprintln!("SKIPPED: {test}: {reason}");
+            true
+        }
+        None => false,
+    }
 }
 
 /// Runs `future` to completion on a fresh current-thread runtime (what the
@@ -150,6 +172,9 @@ macro_rules! conformance_tests {
         );
         #[test]
         fn model_based_property_test() {
+            if $crate::conformance::skipped::<$backend>("model_based_property_test") {
+                return;
+            }
             $crate::conformance::model::<$backend>($cases);
         }
     };
@@ -157,6 +182,9 @@ macro_rules! conformance_tests {
         $(
             #[test]
             fn $name() {
+                if $crate::conformance::skipped::<$backend>(stringify!($name)) {
+                    return;
+                }
                 $crate::conformance::block_on($crate::conformance::$name::<$backend>());
             }
         )+
