@@ -118,6 +118,10 @@ pub fn describe(config: &DeliveryConfig) -> String {
     out.set(OUTBOX_POLL_INTERVAL_MS, outbox.poll_interval.as_millis());
     out.set(OUTBOX_BATCH_SIZE, outbox.batch_size);
     out.set(OUTBOX_DEDUP_DAYS, outbox.dedup_window.as_secs() / 86_400);
+    out.set(
+        OUTBOX_UNAVAILABLE_EXIT_SECONDS,
+        outbox.exit_after_unavailable.as_secs(),
+    );
     match outbox.retention {
         Some(retention) => out.set(OUTBOX_RETENTION_DAYS, retention.as_secs() / 86_400),
         None => out.unset(

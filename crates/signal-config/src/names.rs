@@ -76,6 +76,9 @@ pub const OUTBOX_BATCH_SIZE: &str = "OUTBOX_BATCH_SIZE";
 pub const OUTBOX_DEDUP_DAYS: &str = "OUTBOX_DEDUP_DAYS";
 /// `OUTBOX_RETENTION_DAYS`: the worker purges delivered rows older than this.
 pub const OUTBOX_RETENTION_DAYS: &str = "OUTBOX_RETENTION_DAYS";
+/// `OUTBOX_UNAVAILABLE_EXIT_SECONDS`: how long the worker keeps retrying an
+/// outbox it cannot claim from before it exits for its supervisor.
+pub const OUTBOX_UNAVAILABLE_EXIT_SECONDS: &str = "OUTBOX_UNAVAILABLE_EXIT_SECONDS";
 
 /// Variables that hold secrets: each also accepts `NAME_FILE`, and none is
 /// ever echoed.
@@ -93,7 +96,7 @@ const TOKEN_BUCKET_REPLACED: &str = "was replaced by RETRY_BUDGET_PERCENT and RE
      (RETRY_BUDGET=off turns the budget off)";
 
 /// Every variable read (secrets' `_FILE` forms aside), for the unknown-variable warning.
-pub const KNOWN: [&str; 33] = [
+pub const KNOWN: [&str; 34] = [
     SIGNAL_SERVER_URL,
     SIGNAL_HMAC_SECRET,
     SIGNAL_REQUEST_TIMEOUT_SECONDS,
@@ -123,6 +126,7 @@ pub const KNOWN: [&str; 33] = [
     OUTBOX_URL,
     OUTBOX_PATH,
     OUTBOX_LEASE_SECONDS,
+    OUTBOX_UNAVAILABLE_EXIT_SECONDS,
     OUTBOX_POLL_INTERVAL_MS,
     OUTBOX_BATCH_SIZE,
     OUTBOX_DEDUP_DAYS,

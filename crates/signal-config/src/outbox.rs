@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::names::{
     OUTBOX_BATCH_SIZE, OUTBOX_DEDUP_DAYS, OUTBOX_LEASE_SECONDS, OUTBOX_PATH,
-    OUTBOX_POLL_INTERVAL_MS, OUTBOX_RETENTION_DAYS, OUTBOX_URL,
+    OUTBOX_POLL_INTERVAL_MS, OUTBOX_RETENTION_DAYS, OUTBOX_UNAVAILABLE_EXIT_SECONDS, OUTBOX_URL,
 };
 use crate::problem::ConfigProblem;
 use crate::target::OutboxTarget;
@@ -62,9 +62,16 @@ pub struct OutboxSettings {
     /// attempt log) delivered longer ago than this; `None` (unset) keeps
     /// everything until `outbox purge`.
     pub retention: Option<Duration>,
+    /// `OUTBOX_UNAVAILABLE_EXIT_SECONDS` (default 600, 10 to 86400): a worker
+    /// whose claims have failed without a break for this long stops (exit 1)
+    /// so that its supervisor restarts it.
+    pub exit_after_unavailable: Duration,
 }
 
 impl OutboxSettings {
+    /// Default `OUTBOX_UNAVAILABLE_EXIT_SECONDS`: a database restart or a
+    /// failover fits in it; a supervisor still notices a lost database.
+    pub const DEFAULT_EXIT_AFTER_UNAVAILABLE: Duration = Duration::from_secs(600);
     /// 30 s lease, 200 ms idle poll, batches of 64.
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
     /// Default idle poll interval.
@@ -109,6 +116,7 @@ impl OutboxSettings {
             batch_size: OutboxSettings::DEFAULT_BATCH_SIZE,
             dedup_window: days(OutboxSettings::DEFAULT_DEDUP_DAYS),
             retention: None,
+            exit_after_unavailable: OutboxSettings::DEFAULT_EXIT_AFTER_UNAVAILABLE,
         }
     }
 
@@ -175,6 +183,21 @@ impl OutboxSettings {
         .map_err(|p| problems.push(p))
         .ok()
         .map(|v| v.map(days));
+        let exit_after_unavailable = parse_ranged(
+            &lookup,
+            OUTBOX_UNAVAILABLE_EXIT_SECONDS,
+            10,
+            86_400,
+            "an integer number of seconds from 10 to 86400, default 600",
+        )
+        .map_err(|p| problems.push(p))
+        .ok()
+        .map(|v| {
+            v.map_or(
+                OutboxSettings::DEFAULT_EXIT_AFTER_UNAVAILABLE,
+                Duration::from_secs,
+            )
+        });
         match (
             target,
             lease,
@@ -182,6 +205,7 @@ impl OutboxSettings {
             batch_size,
             dedup_window,
             retention,
+            exit_after_unavailable,
         ) {
             (
                 Some((target, target_variable)),
@@ -190,6 +214,7 @@ impl OutboxSettings {
                 Some(batch_size),
                 Some(dedup_window),
                 Some(retention),
+                Some(exit_after_unavailable),
             ) if problems.is_empty() => Ok(OutboxSettings {
                 target,
                 target_variable,
@@ -198,6 +223,7 @@ impl OutboxSettings {
                 batch_size,
                 dedup_window,
                 retention,
+                exit_after_unavailable,
             }),
             _ => Err(problems),
         }

@@ -30,6 +30,20 @@ pub const OUTBOX_SIGNALS: &str = "outbox_signals";
 /// Gauge: seconds since the oldest pending signal was enqueued (0 when none).
 pub const OUTBOX_OLDEST_PENDING_AGE: &str = "outbox_oldest_pending_age_seconds";
 
+/// Histogram: seconds one claim transaction took (the worker's view of the
+/// outbox's latency).
+pub const OUTBOX_CLAIM_SECONDS: &str = "outbox_claim_duration_seconds";
+/// Counter: claims that failed (storage busy or unreachable; each is
+/// retried with back-off, so a rise is a lost or failing database).
+pub const OUTBOX_CLAIM_FAILURES_TOTAL: &str = "outbox_claim_failures_total";
+/// Counter: outcomes dropped because this worker's claim was fenced (its
+/// lease expired and another worker claimed the row again).
+pub const OUTBOX_FENCED_TOTAL: &str = "outbox_fenced_total";
+/// Gauge: the outbox's clock minus this host's, in seconds, at the last
+/// claim (leases and schedules follow the outbox's clock; the
+/// `webhook-timestamp` follows the host's).
+pub const OUTBOX_CLOCK_OFFSET: &str = "outbox_clock_offset_seconds";
+
 /// The operation name used in retry metrics and alerts.
 pub const POST_SIGNAL: &str = "post_signal";
 
@@ -133,6 +147,24 @@ pub fn describe() {
         "Age of the oldest pending signal in the outbox (0 when none is pending)."
     );
     metrics::describe_histogram!(
+        OUTBOX_CLAIM_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds one claim from the outbox took."
+    );
+    metrics::describe_counter!(
+        OUTBOX_CLAIM_FAILURES_TOTAL,
+        "Claims from the outbox that failed (retried with back-off)."
+    );
+    metrics::describe_counter!(
+        OUTBOX_FENCED_TOTAL,
+        "Outcomes dropped because the claim was fenced (the lease expired and another worker claimed the row)."
+    );
+    metrics::describe_gauge!(
+        OUTBOX_CLOCK_OFFSET,
+        metrics::Unit::Seconds,
+        "The outbox's clock minus this host's clock at the last claim."
+    );
+    metrics::describe_histogram!(
         DELIVERY_SECONDS,
         metrics::Unit::Seconds,
         "Seconds from a signal's first attempt to its outcome, by outcome."
@@ -163,6 +195,21 @@ pub(crate) fn record_outbox_stats(stats: &signal_outbox::OutboxStats) {
     }
     let age = stats.oldest_pending_age.unwrap_or_default();
     metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(age.as_secs_f64());
+}
+
+pub(crate) fn record_claim(elapsed: Duration, clock_offset_ms: Option<i64>) {
+    metrics::histogram!(OUTBOX_CLAIM_SECONDS).record(elapsed.as_secs_f64());
+    if let Some(offset) = clock_offset_ms {
+        metrics::gauge!(OUTBOX_CLOCK_OFFSET).set(offset as f64 / 1000.0);
+    }
+}
+
+pub(crate) fn record_claim_failure() {
+    metrics::counter!(OUTBOX_CLAIM_FAILURES_TOTAL).increment(1);
+}
+
+pub(crate) fn record_fenced() {
+    metrics::counter!(OUTBOX_FENCED_TOTAL).increment(1);
 }
 
 pub(crate) fn record_attempt() {

@@ -34,6 +34,7 @@ fn settings() -> WorkerSettings {
         stats_interval: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(5),
         retention: None,
+        exit_after_unavailable: Duration::from_secs(600),
     }
 }
 

@@ -260,6 +260,7 @@ async fn give_up(
 fn not_recorded(id: &str, failure: NotRecorded) -> Done {
     match failure {
         NotRecorded::NotHeld(error) => {
+            telemetry::record_fenced();
             tracing::warn!(signal_id = %id, error = %error, "outcome dropped: another worker holds the signal now");
             Done::LeaseLost
         }

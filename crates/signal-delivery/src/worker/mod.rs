@@ -76,6 +76,20 @@
 //! worker purges delivered rows older than it at start and every hour (see
 //! `worker/retention.rs`).
 //!
+//! # An outbox that does not answer
+//!
+//! A failed claim is retried after the poll interval times the failures in
+//! a row (at most 50 times it); `/healthz` reports unhealthy meanwhile. After
+//! [`ALERT_AFTER_UNAVAILABLE`](claim::ALERT_AFTER_UNAVAILABLE) (30 s) of
+//! failures the owner is alerted from memory (the outbox cannot store that
+//! alert), and told again when claims work. After
+//! [`WorkerSettings::exit_after_unavailable`] (`OUTBOX_UNAVAILABLE_EXIT_SECONDS`,
+//! 10 minutes by default) the
+//! worker shuts down gracefully and `run` returns
+//! [`WorkerError::Unavailable`], so a supervisor restarts it. Rows it held
+//! come back to any worker once their lease expires: none is lost, none
+//! stays in flight.
+//!
 //! # Heartbeat and shutdown
 //!
 //! The worker records a heartbeat at start and every
@@ -150,6 +164,24 @@ pub enum WorkerError {
     /// The outbox failed in a way the worker cannot continue from.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// Every claim failed for longer than
+    /// [`WorkerSettings::exit_after_unavailable`]: the worker stopped (after
+    /// its graceful shutdown) so that its supervisor restarts it.
+    #[error(
+        "the outbox could not be claimed from for {} s (the limit is {} s): {last_error}; \
+         the worker stopped so that its supervisor (systemd, Kubernetes) restarts it — \
+         check that the database is up and reachable and the disk is not full",
+        for_how_long.as_secs(),
+        limit.as_secs()
+    )]
+    Unavailable {
+        /// How long claims had failed.
+        for_how_long: std::time::Duration,
+        /// The bound that was passed.
+        limit: std::time::Duration,
+        /// The last claim's error (no secret in it).
+        last_error: String,
+    },
 }
 
 /// The outbox worker; see the [module docs](self).
@@ -294,6 +326,8 @@ impl Worker {
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let mut report = WorkerReport::default();
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut hints = outbox.wake_hints();
+        let mut unavailable = None;
 
         'claiming: loop {
             while let Some(done) = tasks.try_join_next() {
@@ -322,10 +356,24 @@ impl Worker {
             }
             let claimed = claimer.claim(free).await;
             if claimed.is_empty() {
-                // Idle (or failing): wait, longer after repeated failures.
+                if let Some(gone) = claimer.unavailable_for(settings.exit_after_unavailable) {
+                    tracing::error!(
+                        for_s = gone.for_how_long.as_secs(),
+                        error = %gone.last_error,
+                        "the outbox has been unavailable too long: stopping"
+                    );
+                    claimer.alert_exit(&gone).await;
+                    unavailable = Some(gone);
+                    break 'claiming;
+                }
+                // Idle (or failing): wait, longer after repeated failures;
+                // a hint of new work (PostgreSQL's NOTIFY) ends an idle wait
+                // early, never a back-off.
+                let failing = claimer.is_failing();
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break 'claiming,
+                    () = next_hint(&mut hints), if !failing => {}
                     () = tokio::time::sleep(claimer.idle_wait(settings.poll_interval)) => {}
                 }
                 continue;
@@ -377,6 +425,13 @@ impl Worker {
         alert_sender.stop().await;
         service.shutdown().await;
         report.released = released?;
+        if let Some(gone) = unavailable {
+            return Err(WorkerError::Unavailable {
+                for_how_long: gone.for_how_long,
+                limit: settings.exit_after_unavailable,
+                last_error: gone.last_error,
+            });
+        }
         tracing::info!(
             worker = %name,
             claimed = report.claimed,
@@ -388,6 +443,14 @@ impl Worker {
             "outbox worker stopped"
         );
         Ok(report)
+    }
+}
+
+/// The next hint of new work, or never without a hint channel.
+async fn next_hint(hints: &mut Option<Box<dyn signal_outbox::WakeHints>>) {
+    match hints {
+        Some(hints) => hints.next().await,
+        None => std::future::pending().await,
     }
 }
 

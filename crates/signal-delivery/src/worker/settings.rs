@@ -22,6 +22,10 @@ pub struct WorkerSettings {
     /// Delivered rows older than this are purged in the background
     /// (`OUTBOX_RETENTION_DAYS`); `None` keeps every row.
     pub retention: Option<Duration>,
+    /// After claims have failed without a break for this long, the worker
+    /// stops with [`WorkerError::Unavailable`](super::WorkerError::Unavailable)
+    /// (`OUTBOX_UNAVAILABLE_EXIT_SECONDS`, default 600).
+    pub exit_after_unavailable: Duration,
 }
 
 impl WorkerSettings {
@@ -49,6 +53,7 @@ impl WorkerSettings {
             stats_interval: WorkerSettings::DEFAULT_STATS_INTERVAL,
             heartbeat_interval: WorkerSettings::DEFAULT_HEARTBEAT_INTERVAL,
             retention: outbox.retention,
+            exit_after_unavailable: outbox.exit_after_unavailable,
         }
     }
 }

@@ -163,3 +163,4 @@ pub fn audit() -> signal_outbox::NewAuditEntry {
         result: String::new(),
     }
 }
+pub mod failing;
