@@ -209,3 +209,63 @@ async fn the_token_may_come_from_its_file() {
     .unwrap();
     assert!(!local.real_telegram);
 }
+
+/// The durable path: the drill signal is enqueued into a temporary outbox,
+/// a worker makes the attempts and dead-letters it, and the alert stored
+/// with the dead letter is what the worker's alert sender delivers. Real
+/// time: the outbox's clock is the wall clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_drill_goes_through_enqueue_worker_dead_letter_and_stored_alert() {
+    for (failure, reason, attempts, marker) in [
+        ("http-500", "exhausted", 2, "ERROR"),
+        ("http-401", "signature_rejected", 1, "CRITICAL"),
+    ] {
+        let report = run(&["--outbox", "--failure", failure, "--max-retries", "1"]).await;
+        assert_eq!(report.reason, reason, "{failure}");
+        assert_eq!(report.attempts, attempts, "{failure}");
+        assert!(
+            report.alert.contains(marker),
+            "{failure}:\n{}",
+            report.alert
+        );
+        for field in REQUIRED_FIELDS {
+            assert!(report.alert.contains(field), "{field}:\n{}", report.alert);
+        }
+        assert!(report.alert.contains(&report.signal_id));
+    }
+}
+
+/// An outbox with a running worker is refused: that worker would claim the
+/// drill signal and send it to its own signal server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_drill_refuses_an_outbox_with_a_running_worker() {
+    use signal_outbox::{WorkerInfo, WorkerRegistry};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let outbox = signal_outbox_sqlite::SqliteOutbox::open(&path).unwrap();
+    outbox
+        .heartbeat(WorkerInfo {
+            name: "prod-worker-1".to_owned(),
+            host: "h".to_owned(),
+            pid: 1,
+            version: "0".to_owned(),
+        })
+        .await
+        .unwrap();
+    let options = parse(vec![
+        "--local".to_owned(),
+        "--outbox-url".to_owned(),
+        path.to_str().unwrap().to_owned(),
+    ])
+    .unwrap()
+    .unwrap();
+    let error = drill(&options, &|_| None).await.unwrap_err();
+    assert_eq!(error.exit_code(), 2, "{error:?}");
+    let DrillError::Config(reason) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        reason.contains("prod-worker-1") && reason.contains("omit --outbox-url"),
+        "{reason}"
+    );
+}

@@ -5,6 +5,7 @@
 //! alert service over teloxide); each attempt is shown as it happens; the
 //! drill passes only when the Telegram alert was observed with every field.
 
+mod outbox;
 mod telegram;
 
 use crate::flags::Flags;
@@ -20,11 +21,16 @@ use telegram::{RecordingSink, local_reason, real_telegram, telegram_refusal};
 
 const HELP: &str = "\
 usage: cargo xtask verify-alert [--failure KIND] [--local] [--max-retries N] [--base-delay SECONDS]
+                               [--outbox] [--outbox-url URL]
 
   --failure KIND         how the local signal server fails: http-500 (default), refused, timeout, http-401
   --local                use the embedded fake Telegram Bot API even when credentials are set
   --max-retries N        retries after the first attempt, 0 to 10 (default: MAX_RETRIES, else 2)
   --base-delay SECONDS   first retry delay, 1 to 600 (default: RETRY_DELAY_SECONDS, else 1)
+  --outbox               go through the durable path: enqueue, outbox worker, retries, dead letter,
+                         stored alert sent by the worker (a temporary SQLite outbox)
+  --outbox-url URL       the same on this outbox (a path, sqlite:///abs.db or postgres://...); it must
+                         have no running worker (implies --outbox)
 
 Telegram: with OPS_TELEGRAM_BOT_TOKEN and OPS_TELEGRAM_CHAT_ID set (and no --local) the alert goes to
 the real chat through OPS_TELEGRAM_API_URL (default https://api.telegram.org); with neither set, an
@@ -88,6 +94,10 @@ pub struct Options {
     pub max_retries: Option<u32>,
     /// `--base-delay` in seconds.
     pub base_delay: Option<u64>,
+    /// `--outbox` (or `--outbox-url`): the durable path.
+    pub outbox: bool,
+    /// `--outbox-url`: the outbox to drill on instead of a temporary one.
+    pub outbox_url: Option<String>,
 }
 
 /// What a passing drill observed.
@@ -148,6 +158,16 @@ pub fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
         base_delay: flags.value("--base-delay", "whole seconds from 1 to 600", |s| {
             s.parse().ok().filter(|n| (1..=600).contains(n))
         })?,
+        outbox: flags.switch("--outbox"),
+        outbox_url: flags.value(
+            "--outbox-url",
+            "a path, sqlite:///absolute/path.db or postgres://...",
+            |s| (!s.trim().is_empty()).then(|| s.to_owned()),
+        )?,
+    };
+    let options = Options {
+        outbox: options.outbox || options.outbox_url.is_some(),
+        ..options
     };
     flags.finish()?;
     Ok(Some(options))
@@ -323,26 +343,55 @@ pub async fn drill(
             .as_bytes(),
     )
     .map_err(|e| DrillError::Config(format!("drill signal: {e}")))?;
-    println!("delivering signal {id} through signal-delivery ...");
-    let outcome = service.deliver(&signal).await;
-    service.shutdown().await;
-
-    let error = match outcome {
-        Ok(delivered) => {
-            return Err(DrillError::Failed(format!(
-                "the signal was delivered (status {}) although the server was set to fail",
-                delivered.receipt.status
-            )));
-        }
-        Err(error) => error,
+    let (attempts, reason, gave_up) = if options.outbox {
+        let (outbox, _dir) = outbox::open(options.outbox_url.as_deref()).await?;
+        let observed = async {
+            match &fake_bot {
+                Some(bot) => {
+                    let _ = bot.wait_for_messages(1, Duration::from_secs(120)).await;
+                }
+                None => {
+                    while sink.sent().is_empty() && sink.last_error().is_none() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        };
+        let run = outbox::deliver(
+            outbox,
+            &service,
+            &config.outbox,
+            &id,
+            signal.body().to_vec(),
+            observed,
+            Duration::from_secs(120),
+        )
+        .await?;
+        println!("  (outbox {})", run.describe);
+        (run.attempts, run.reason, run.last_error)
+    } else {
+        println!("delivering signal {id} through signal-delivery ...");
+        let outcome = service.deliver(&signal).await;
+        service.shutdown().await;
+        let error = match outcome {
+            Ok(delivered) => {
+                return Err(DrillError::Failed(format!(
+                    "the signal was delivered (status {}) although the server was set to fail",
+                    delivered.receipt.status
+                )));
+            }
+            Err(error) => error,
+        };
+        (
+            error.attempts(),
+            error.reason().to_string(),
+            error.to_string(),
+        )
     };
     println!(
-        "  [{:>6.2} s] attempt {}/{} failed; gave up: {} ({})",
+        "  [{:>6.2} s] attempt {attempts}/{} failed; gave up: {reason} ({gave_up})",
         started.elapsed().as_secs_f64(),
-        error.attempts(),
         config.retry.max_attempts(),
-        error.reason(),
-        error
     );
 
     // Observe the alert.
@@ -385,8 +434,8 @@ pub async fn drill(
     Ok(DrillReport {
         real_telegram: fake_bot.is_none(),
         signal_id: id,
-        attempts: error.attempts(),
-        reason: error.reason().to_string(),
+        attempts,
+        reason,
         alert: observed,
         message_id,
     })

@@ -265,6 +265,8 @@ mod tests {
             local,
             max_retries: None,
             base_delay: None,
+            outbox: false,
+            outbox_url: None,
         };
         let none = |_: &str| None;
         assert_eq!(

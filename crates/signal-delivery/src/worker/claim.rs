@@ -177,7 +177,10 @@ impl Claimer {
             gone.for_how_long.as_secs(),
             gone.last_error
         );
-        let _ = self.alerts.send_owner_alert(&text, Severity::Critical).await;
+        let _ = self
+            .alerts
+            .send_owner_alert(&text, Severity::Critical)
+            .await;
     }
 
     /// Warns (and every [`CLOCK_WARN_EVERY`] again) when the outbox's clock
