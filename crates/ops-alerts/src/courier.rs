@@ -128,20 +128,29 @@ impl Courier {
     }
 }
 
-/// The retry policy of one alert: quick first retries (Telegram hiccups are
-/// short), within the alert timeout so the loop stops on its own before the
-/// hard bound cuts it.
+/// The retry policy of one alert: quick first retries from 250 ms
+/// (Telegram hiccups are short; a policy built in code may start below the
+/// 1 s floor of the environment's `RETRY_*`), within the alert timeout so
+/// the loop stops on its own before the hard bound cuts it.
+///
+/// The values are valid for every alert timeout the configuration accepts
+/// (1 to 600 s, clamped again here; a test builds both ends), so the error
+/// arm is unreachable in practice; should it ever be reached it is logged,
+/// never silent, and the library default (1 s, 3 retries) is used.
 fn alert_retry_policy(alert_timeout: Duration) -> RetryPolicy {
     let max_elapsed = alert_timeout.clamp(Duration::from_secs(1), Duration::from_secs(600));
     RetryPolicy::builder()
         .max_retries(6)
-        .base_delay(Duration::from_secs(1))
+        .base_delay(Duration::from_millis(250))
         .backoff_multiplier(2.0)
         .max_delay(Duration::from_secs(15))
         .max_elapsed(max_elapsed)
         .jitter(Jitter::Proportional)
         .build()
-        .unwrap_or(RetryPolicy::DEFAULT)
+        .unwrap_or_else(|errors| {
+            tracing::error!(%errors, "the alert retry policy was refused; using retry-core's default policy");
+            RetryPolicy::DEFAULT
+        })
 }
 
 fn to_alert_error(error: &RetryError<SinkError>, tracker: &Tracker) -> AlertError {
@@ -202,5 +211,19 @@ impl RetryObserver<SinkError> for AttemptLog {
             error = %event.error,
             "ops alert attempts given up"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alert_retry_policy_builds_for_every_accepted_timeout() {
+        for secs in [1, 10, 600] {
+            let policy = alert_retry_policy(Duration::from_secs(secs));
+            assert_eq!(policy.base_delay(), Duration::from_millis(250), "{secs} s");
+            assert_eq!(policy.max_attempts(), 7, "{secs} s");
+        }
     }
 }
