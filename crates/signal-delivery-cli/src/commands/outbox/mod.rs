@@ -1,11 +1,14 @@
-//! `signal-delivery outbox stats|list|show|replay|purge|audit`: operator
+//! `signal-delivery outbox stats|list|show|replay|purge|audit|export|import`: operator
 //! commands, one file each. They read only the `OUTBOX_*` settings, never
 //! the signing secret or the alert token, can run while the worker runs,
 //! and never create an outbox (a typo in the path is an error).
 
 mod actor;
 mod audit;
+mod export;
+mod import;
 mod list;
+mod ndjson;
 mod purge;
 mod replay;
 mod rows;
@@ -74,6 +77,8 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
             OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
             OutboxCommand::Purge(args) => purge::run(outbox, args, &settings, out).await,
             OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
+            OutboxCommand::Export { state, .. } => export::run(outbox, state, out).await,
+            OutboxCommand::Import { .. } => import::run(outbox, out).await,
         };
         match done {
             Ok(()) => ExitCode::SUCCESS,
