@@ -37,7 +37,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 fn new_db(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     let db = dir.path().join(name);
-    drop(SqliteOutbox::open(&db).unwrap()); // an empty outbox: import never creates one
+    drop(SqliteOutbox::open(&db).unwrap());
     db
 }
 
@@ -137,7 +137,8 @@ fn import(db: &Path, lines: &[String]) -> (Finished, Value) {
 #[test]
 fn a_backlog_moves_between_files_with_state_attempts_and_schedule() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.db"), new_db(&dir, "b.db"));
+    // B does not exist yet: import creates it.
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     backlog(&a);
 
     let exported = export(&a, &[]);

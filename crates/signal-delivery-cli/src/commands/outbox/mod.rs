@@ -1,7 +1,8 @@
 //! `signal-delivery outbox stats|list|show|replay|purge|audit|export|import`: operator
 //! commands, one file each. They read only the `OUTBOX_*` settings, never
 //! the signing secret or the alert token, can run while the worker runs,
-//! and never create an outbox (a typo in the path is an error).
+//! and never create an outbox (a typo in the path is an error), except
+//! `import`, whose destination is often new.
 
 mod actor;
 mod audit;
@@ -62,7 +63,16 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let outbox = match super::open::existing(command.outbox(), &settings) {
+    // Import fills a new outbox as often as an existing one: the one
+    // operator command that creates a missing SQLite file (its report names
+    // the outbox it wrote to).
+    let opened = match &command {
+        OutboxCommand::Import { outbox } => {
+            super::open::outbox(outbox, &settings, "Nothing was imported.")
+        }
+        _ => super::open::existing(command.outbox(), &settings),
+    };
+    let outbox = match opened {
         Ok(outbox) => outbox,
         Err(code) => return code,
     };
