@@ -241,6 +241,10 @@ impl ImportOutcome {
 
 /// Checks every row of an import batch before anything is stored.
 ///
+/// ```
+/// assert!(signal_outbox::check_import(&[]).is_ok());
+/// ```
+///
 /// # Errors
 /// The first row's [`ExportedSignal::check`] failure.
 pub fn check_import(rows: &[ExportedSignal]) -> Result<(), OutboxError> {

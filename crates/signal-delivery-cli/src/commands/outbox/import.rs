@@ -134,10 +134,10 @@ pub(super) async fn run(outbox: &dyn Outbox, output: &mut JsonLines) -> Done {
             }
         }
     }
-    if failure.is_none() {
-        if let Err(e) = flush(outbox, &mut batch, &mut counts).await {
-            failure = Some(Failure::Outbox(e));
-        }
+    if failure.is_none()
+        && let Err(e) = flush(outbox, &mut batch, &mut counts).await
+    {
+        failure = Some(Failure::Outbox(e));
     }
     note(format_args!(
         "into {}: {} imported, {} skipped (already there), {} conflict, {} invalid",
