@@ -282,3 +282,38 @@ fn bad_lines_and_other_bodies_are_named_and_the_rest_is_imported() {
         "only the good rows, a untouched"
     );
 }
+
+#[test]
+fn a_line_that_is_not_utf8_or_a_bad_format_version_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.db"), new_db(&dir, "b.db"));
+    backlog(&a);
+    let lines = export(&a, &["--state", "dead_lettered"]).lines;
+    let mut input = b"\xff\xfe\n\n".to_vec(); // line 1 not UTF-8, line 2 blank
+    input.extend(
+        lines[0]
+            .replace(r#""format":1"#, r#""format":2"#)
+            .into_bytes(),
+    );
+    input.extend(b"\n");
+    let finished = ops(&b, &["outbox", "import"], input);
+    assert_eq!(finished.code(), Some(1), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("line 1: not UTF-8"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished
+            .stderr
+            .contains("line 3: field `format`: 2 is not supported"),
+        "{}",
+        finished.stderr
+    );
+    let counts = finished.json().pop().unwrap();
+    assert_eq!(
+        counts,
+        serde_json::json!({"imported": 0, "skipped": 0, "conflict": 0, "invalid": 2})
+    );
+    assert!(details(&b).is_empty(), "nothing stored");
+}
