@@ -179,6 +179,25 @@ pub(crate) enum OutboxCommand {
         #[command(flatten)]
         outbox: OutboxArg,
     },
+    /// Writes every signal row, with its state, attempts, schedule and
+    /// attempt log, as one JSON line each (format 1) on standard output, for
+    /// `outbox import` into another outbox. In-flight rows are written as
+    /// pending and due now: stop the workers first.
+    Export {
+        /// Only rows in this state (repeat for several); every state when
+        /// absent.
+        #[arg(long, value_enum, value_name = "STATE")]
+        state: Vec<StateArg>,
+        #[command(flatten)]
+        outbox: OutboxArg,
+    },
+    /// Reads `outbox export` lines from standard input and stores the rows
+    /// not in the outbox yet (same id and body: skipped; another body:
+    /// refused). Prints the counts; exits 1 naming every bad line.
+    Import {
+        #[command(flatten)]
+        outbox: OutboxArg,
+    },
 }
 
 impl OutboxCommand {
@@ -188,7 +207,9 @@ impl OutboxCommand {
             OutboxCommand::Stats { outbox }
             | OutboxCommand::List { outbox, .. }
             | OutboxCommand::Show { outbox, .. }
-            | OutboxCommand::Audit { outbox, .. } => outbox,
+            | OutboxCommand::Audit { outbox, .. }
+            | OutboxCommand::Export { outbox, .. }
+            | OutboxCommand::Import { outbox } => outbox,
             OutboxCommand::Replay(args) => &args.outbox,
             OutboxCommand::Purge(args) => &args.outbox,
         }

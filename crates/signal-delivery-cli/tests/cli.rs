@@ -112,6 +112,8 @@ fn help_on_every_subcommand_exits_0_with_its_usage() {
         "outbox replay",
         "outbox purge",
         "outbox audit",
+        "outbox export",
+        "outbox import",
         "check-config",
         "completions",
     ]

@@ -19,11 +19,11 @@ use crate::signals::notify;
 /// long the history, and no counter row is updated by deliveries.
 pub const EXACT_COUNT_LIMIT: i64 = 10_000;
 
-const SUMMARY_COLUMNS: &str = "id, state, attempts, claims, next_attempt_at, lease_owner, \
+pub(crate) const SUMMARY_COLUMNS: &str = "id, state, attempts, claims, next_attempt_at, lease_owner, \
      lease_until, last_error, dead_reason, dead_at, enqueued_at, updated_at, delivered_at, \
      octet_length(body)::bigint, body_hash";
 
-fn summary_from_row(db: &Db, row: &Row) -> Result<RowSummary, OutboxError> {
+pub(crate) fn summary_from_row(db: &Db, row: &Row) -> Result<RowSummary, OutboxError> {
     Ok(RowSummary {
         id: db.get(row, 0)?,
         state: db.parsed(row, 1)?,

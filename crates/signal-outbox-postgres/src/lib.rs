@@ -75,6 +75,7 @@ mod schema;
 mod signals;
 pub mod sql;
 mod tls;
+mod transfer;
 
 pub use admin::EXACT_COUNT_LIMIT;
 pub use clock::TestClock;

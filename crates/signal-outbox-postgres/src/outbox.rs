@@ -7,10 +7,10 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use signal_outbox::{
     AlertId, AlertStore, AlertUpdate, AuditEntry, BoxFuture, ClaimToken, Claims, EnqueueBatch,
-    EnqueueOutcome, GroupState, Ledger, ListFilter, NewAlert, NewAuditEntry, Outbox, OutboxAdmin,
-    OutboxError, OutboxStats, Outcome, PurgeReport, ReplayReport, ReplayRequest, RowSummary,
-    SenderLease, SignalDetail, SignalStore, StoredAlert, Timestamp, WakeHints, WorkerInfo,
-    WorkerRegistry, WorkerSeen,
+    EnqueueOutcome, ExportRequest, ExportedSignal, GroupState, ImportOutcome, Ledger, ListFilter,
+    NewAlert, NewAuditEntry, Outbox, OutboxAdmin, OutboxError, OutboxStats, Outcome, PurgeReport,
+    ReplayReport, ReplayRequest, RowSummary, SenderLease, SignalDetail, SignalStore, StoredAlert,
+    Timestamp, WakeHints, WorkerInfo, WorkerRegistry, WorkerSeen,
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -20,7 +20,7 @@ use crate::db::Db;
 use crate::notify::Listener;
 use crate::schema::{self, MigrationReport};
 use crate::tls::{SslMode, client_config, install_crypto_provider};
-use crate::{admin, alerts, record, registry, retention, signals};
+use crate::{admin, alerts, record, registry, retention, signals, transfer};
 
 /// How long a purged delivered id is still recognised at enqueue by
 /// default: 30 days (`OUTBOX_DEDUP_DAYS`).
@@ -425,6 +425,20 @@ impl OutboxAdmin for PgOutbox {
 
     fn show(&self, ids: Vec<String>) -> BoxFuture<'_, Result<Vec<SignalDetail>, OutboxError>> {
         Box::pin(admin::show(&self.db, ids))
+    }
+
+    fn export(
+        &self,
+        request: ExportRequest,
+    ) -> BoxFuture<'_, Result<Vec<ExportedSignal>, OutboxError>> {
+        Box::pin(transfer::export(&self.db, request))
+    }
+
+    fn import(
+        &self,
+        rows: Vec<ExportedSignal>,
+    ) -> BoxFuture<'_, Result<Vec<ImportOutcome>, OutboxError>> {
+        Box::pin(transfer::import(&self.db, rows))
     }
 
     fn replay(&self, request: ReplayRequest) -> BoxFuture<'_, Result<ReplayReport, OutboxError>> {

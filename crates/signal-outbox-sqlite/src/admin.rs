@@ -13,11 +13,11 @@ use crate::diagnose::Sql;
 use crate::thread::Db;
 
 /// Columns read into a [`RowSummary`], in the order `summary_from_row` expects.
-const SUMMARY_COLUMNS: &str = "id, state, attempts, claims, next_attempt_at, lease_owner, \
+pub(crate) const SUMMARY_COLUMNS: &str = "id, state, attempts, claims, next_attempt_at, lease_owner, \
      lease_until, last_error, dead_reason, dead_at, enqueued_at, updated_at, delivered_at, \
      length(body), body_hash";
 
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RowSummary> {
+pub(crate) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RowSummary> {
     Ok(RowSummary {
         id: row.get(0)?,
         state: parsed(row, 1)?,

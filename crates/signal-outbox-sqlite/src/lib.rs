@@ -86,6 +86,7 @@ mod retention;
 mod schema;
 mod signals;
 mod thread;
+mod transfer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::{DEFAULT_DEDUP_WINDOW, SqliteOptions, SqliteOutbox};

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use signal_outbox::{
     AlertId, AlertStore, AlertUpdate, AuditEntry, BoxFuture, ClaimToken, Claims, EnqueueBatch,
-    EnqueueOutcome, GroupState, Ledger, ListFilter, NewAlert, NewAuditEntry, Outbox, OutboxAdmin,
-    OutboxError, OutboxStats, Outcome, PurgeReport, ReplayReport, ReplayRequest, RowSummary,
-    SenderLease, SignalDetail, SignalStore, StoredAlert, Timestamp, WorkerInfo, WorkerRegistry,
-    WorkerSeen,
+    EnqueueOutcome, ExportRequest, ExportedSignal, GroupState, ImportOutcome, Ledger, ListFilter,
+    NewAlert, NewAuditEntry, Outbox, OutboxAdmin, OutboxError, OutboxStats, Outcome, PurgeReport,
+    ReplayReport, ReplayRequest, RowSummary, SenderLease, SignalDetail, SignalStore, StoredAlert,
+    Timestamp, WorkerInfo, WorkerRegistry, WorkerSeen,
 };
 
 use crate::clock::{Clock, SystemClock};
 use crate::thread::{Connector, Settings};
-use crate::{admin, alerts, record, registry, retention, signals};
+use crate::{admin, alerts, record, registry, retention, signals, transfer};
 
 /// How long a purged delivered id is still recognised at enqueue by
 /// default: 30 days (`OUTBOX_DEDUP_DAYS`).
@@ -304,6 +304,20 @@ impl OutboxAdmin for SqliteOutbox {
 
     fn replay(&self, request: ReplayRequest) -> BoxFuture<'_, Result<ReplayReport, OutboxError>> {
         Box::pin(self.connector.call(move |db| admin::replay(db, request)))
+    }
+
+    fn export(
+        &self,
+        request: ExportRequest,
+    ) -> BoxFuture<'_, Result<Vec<ExportedSignal>, OutboxError>> {
+        Box::pin(self.connector.call(move |db| transfer::export(db, request)))
+    }
+
+    fn import(
+        &self,
+        rows: Vec<ExportedSignal>,
+    ) -> BoxFuture<'_, Result<Vec<ImportOutcome>, OutboxError>> {
+        Box::pin(self.connector.call(move |db| transfer::import(db, rows)))
     }
 
     fn purge_delivered(

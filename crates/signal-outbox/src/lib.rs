@@ -103,6 +103,7 @@ mod alert;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod export;
 mod ext;
 mod outcome;
 mod registry;
@@ -119,6 +120,7 @@ pub use alert::{
     conflict_payload, recovered_payload,
 };
 pub use error::OutboxError;
+pub use export::{ExportRequest, ExportedSignal, ImportOutcome, check_import};
 pub use ext::OutboxExt;
 pub use outcome::{AttemptRecord, MAX_ERROR_LEN, MAX_EXCERPT_LEN, Outcome, truncate_utf8};
 pub use registry::{WorkerInfo, WorkerSeen};

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::alert::{AlertId, AlertUpdate, GroupState, Ledger, NewAlert, SenderLease, StoredAlert};
 use crate::error::OutboxError;
+use crate::export::{ExportRequest, ExportedSignal, ImportOutcome};
 use crate::outcome::Outcome;
 use crate::registry::{WorkerInfo, WorkerSeen};
 use crate::report::{
@@ -245,6 +246,37 @@ pub trait OutboxAdmin: Send + Sync {
         older_than: Duration,
         limit: usize,
     ) -> BoxFuture<'_, Result<PurgeReport, OutboxError>>;
+
+    /// A page of signal rows for moving them to another backend, ordered
+    /// by id, with body, state, attempts, schedule (as the delay left) and
+    /// attempt log, read in one snapshot. In-flight rows come out pending
+    /// and due now, without their lease (see [`crate::ExportedSignal`]).
+    /// Alerts, audit rows, workers and tombstones are not exported.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn export(
+        &self,
+        request: ExportRequest,
+    ) -> BoxFuture<'_, Result<Vec<ExportedSignal>, OutboxError>>;
+
+    /// Stores exported rows that are not here yet, in one transaction, with
+    /// their state, attempts, claims, attempt log and history times; the
+    /// next attempt is due at this backend's now + `due_in`. One outcome per
+    /// row, in order: an id already stored (or kept as a purged tombstone)
+    /// is [`ImportOutcome::Skipped`] with the same body and
+    /// [`ImportOutcome::Conflict`] with another, and is never overwritten.
+    /// An id twice in one batch is handled as if the rows came one after
+    /// the other. Importing the same export twice changes nothing.
+    ///
+    /// # Errors
+    /// [`OutboxError::InvalidInput`] if a row fails
+    /// [`ExportedSignal::check`] or its body does not match its hash (then
+    /// nothing is stored); storage errors (nothing stored).
+    fn import(
+        &self,
+        rows: Vec<ExportedSignal>,
+    ) -> BoxFuture<'_, Result<Vec<ImportOutcome>, OutboxError>>;
 
     /// Writes audit rows (the bot's actions, ...).
     ///

@@ -145,6 +145,18 @@ impl OutboxAdmin for FailingClaims {
     ) -> BoxFuture<'_, Result<Vec<AuditEntry>, OutboxError>> {
         self.inner.audit(after, limit)
     }
+    fn export(
+        &self,
+        request: ExportRequest,
+    ) -> BoxFuture<'_, Result<Vec<ExportedSignal>, OutboxError>> {
+        self.inner.export(request)
+    }
+    fn import(
+        &self,
+        rows: Vec<ExportedSignal>,
+    ) -> BoxFuture<'_, Result<Vec<ImportOutcome>, OutboxError>> {
+        self.inner.import(rows)
+    }
 }
 
 impl WorkerRegistry for FailingClaims {

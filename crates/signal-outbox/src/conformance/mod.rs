@@ -35,6 +35,7 @@ mod lifecycle;
 mod model;
 mod outcomes;
 mod retention;
+mod transfer;
 
 use crate::SignalStore as _;
 use std::future::Future;
@@ -51,6 +52,7 @@ pub use lifecycle::*;
 pub use model::{MODEL_CASES, model};
 pub use outcomes::*;
 pub use retention::*;
+pub use transfer::*;
 
 /// A backend under test: a fresh, empty outbox with a test clock.
 pub trait TestBackend: Sized + Send + Sync + 'static {
@@ -169,6 +171,8 @@ macro_rules! conformance_tests {
             heartbeats_register_workers_until_they_stop,
             purge_removes_only_old_delivered_rows_and_keeps_tombstones,
             tombstones_expire_after_the_dedup_window,
+            export_import_round_trip_keeps_every_state,
+            import_skips_present_rows_and_refuses_other_bodies,
         );
         #[test]
         fn model_based_property_test() {
@@ -231,6 +235,8 @@ pub async fn run_all<B: TestBackend>() {
     heartbeats_register_workers_until_they_stop::<B>().await;
     purge_removes_only_old_delivered_rows_and_keeps_tombstones::<B>().await;
     tombstones_expire_after_the_dedup_window::<B>().await;
+    export_import_round_trip_keeps_every_state::<B>().await;
+    import_skips_present_rows_and_refuses_other_bodies::<B>().await;
 }
 
 /// A lease long enough that it never expires unless a test advances time.

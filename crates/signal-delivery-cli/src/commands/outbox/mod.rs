@@ -1,11 +1,15 @@
-//! `signal-delivery outbox stats|list|show|replay|purge|audit`: operator
+//! `signal-delivery outbox stats|list|show|replay|purge|audit|export|import`: operator
 //! commands, one file each. They read only the `OUTBOX_*` settings, never
 //! the signing secret or the alert token, can run while the worker runs,
-//! and never create an outbox (a typo in the path is an error).
+//! and never create an outbox (a typo in the path is an error), except
+//! `import`, whose destination is often new.
 
 mod actor;
 mod audit;
+mod export;
+mod import;
 mod list;
+mod ndjson;
 mod purge;
 mod replay;
 mod rows;
@@ -59,7 +63,16 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let outbox = match super::open::existing(command.outbox(), &settings) {
+    // Import fills a new outbox as often as an existing one: the one
+    // operator command that creates a missing SQLite file (its report names
+    // the outbox it wrote to).
+    let opened = match &command {
+        OutboxCommand::Import { outbox } => {
+            super::open::outbox(outbox, &settings, "Nothing was imported.")
+        }
+        _ => super::open::existing(command.outbox(), &settings),
+    };
+    let outbox = match opened {
         Ok(outbox) => outbox,
         Err(code) => return code,
     };
@@ -74,6 +87,8 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
             OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
             OutboxCommand::Purge(args) => purge::run(outbox, args, &settings, out).await,
             OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
+            OutboxCommand::Export { state, .. } => export::run(outbox, state, out).await,
+            OutboxCommand::Import { .. } => import::run(outbox, out).await,
         };
         match done {
             Ok(()) => ExitCode::SUCCESS,
