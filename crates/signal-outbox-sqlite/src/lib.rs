@@ -87,6 +87,8 @@ mod schema;
 mod signals;
 mod thread;
 mod transfer;
+#[cfg(unix)]
+mod wake;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::{DEFAULT_DEDUP_WINDOW, SqliteOptions, SqliteOutbox};

@@ -94,6 +94,8 @@ impl SqliteOptions {
 pub struct SqliteOutbox {
     path: PathBuf,
     connector: Connector,
+    #[cfg(unix)]
+    wake: crate::wake::WakeDir,
 }
 
 impl fmt::Debug for SqliteOutbox {
@@ -151,7 +153,16 @@ impl SqliteOutbox {
         Ok(SqliteOutbox {
             path: path.to_path_buf(),
             connector,
+            #[cfg(unix)]
+            wake: crate::wake::WakeDir::beside(path),
         })
+    }
+
+    /// Wakes the workers subscribed to this file, after a commit that made
+    /// work due now.
+    fn wake_workers(&self) {
+        #[cfg(unix)]
+        self.wake.notify();
     }
 
     /// The path this outbox was opened with.
@@ -166,7 +177,16 @@ impl SignalStore for SqliteOutbox {
         &self,
         batch: EnqueueBatch,
     ) -> BoxFuture<'_, Result<Vec<EnqueueOutcome>, OutboxError>> {
-        Box::pin(self.connector.call(move |db| signals::enqueue(db, batch)))
+        Box::pin(async move {
+            let outcomes = self
+                .connector
+                .call(move |db| signals::enqueue(db, batch))
+                .await?;
+            if outcomes.contains(&EnqueueOutcome::Inserted) {
+                self.wake_workers();
+            }
+            Ok(outcomes)
+        })
     }
 
     fn claim(
@@ -207,10 +227,26 @@ impl SignalStore for SqliteOutbox {
 
     fn release_all(&self, worker: &str) -> BoxFuture<'_, Result<u64, OutboxError>> {
         let worker = worker.to_owned();
-        Box::pin(
-            self.connector
-                .call(move |db| signals::release_all(db, &worker)),
-        )
+        Box::pin(async move {
+            let released = self
+                .connector
+                .call(move |db| signals::release_all(db, &worker))
+                .await?;
+            if released > 0 {
+                self.wake_workers();
+            }
+            Ok(released)
+        })
+    }
+
+    /// Datagrams on a Unix socket beside the file (`<file>.wake/`): see
+    /// `src/wake.rs`. `None` outside a tokio runtime, or where the socket
+    /// cannot be made; the worker then polls.
+    fn wake_hints(&self) -> Option<Box<dyn signal_outbox::WakeHints>> {
+        #[cfg(unix)]
+        return self.wake.subscribe();
+        #[cfg(not(unix))]
+        None
     }
 }
 
@@ -303,7 +339,14 @@ impl OutboxAdmin for SqliteOutbox {
     }
 
     fn replay(&self, request: ReplayRequest) -> BoxFuture<'_, Result<ReplayReport, OutboxError>> {
-        Box::pin(self.connector.call(move |db| admin::replay(db, request)))
+        Box::pin(async move {
+            let report = self
+                .connector
+                .call(move |db| admin::replay(db, request))
+                .await?;
+            self.wake_workers();
+            Ok(report)
+        })
     }
 
     fn export(
@@ -317,7 +360,16 @@ impl OutboxAdmin for SqliteOutbox {
         &self,
         rows: Vec<ExportedSignal>,
     ) -> BoxFuture<'_, Result<Vec<ImportOutcome>, OutboxError>> {
-        Box::pin(self.connector.call(move |db| transfer::import(db, rows)))
+        Box::pin(async move {
+            let outcomes = self
+                .connector
+                .call(move |db| transfer::import(db, rows))
+                .await?;
+            if outcomes.contains(&ImportOutcome::Imported) {
+                self.wake_workers();
+            }
+            Ok(outcomes)
+        })
     }
 
     fn purge_delivered(
