@@ -112,6 +112,7 @@ fn help_on_every_subcommand_exits_0_with_its_usage() {
         "outbox replay",
         "outbox purge",
         "outbox audit",
+        "outbox migrate",
         "check-config",
         "completions",
     ]

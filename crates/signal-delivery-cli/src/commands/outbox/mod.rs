@@ -1,4 +1,4 @@
-//! `signal-delivery outbox stats|list|show|replay|purge|audit`: operator
+//! `signal-delivery outbox stats|list|show|replay|purge|audit|migrate`: operator
 //! commands, one file each. They read only the `OUTBOX_*` settings, never
 //! the signing secret or the alert token, can run while the worker runs,
 //! and never create an outbox (a typo in the path is an error).
@@ -6,6 +6,7 @@
 mod actor;
 mod audit;
 mod list;
+mod migrate;
 mod purge;
 mod replay;
 mod rows;
@@ -17,7 +18,7 @@ use crate::exit;
 use crate::output::JsonLines;
 use serde::Serialize;
 use signal_config::{Env, OutboxSettings};
-use signal_outbox::OutboxError;
+use signal_outbox::{Outbox, OutboxError};
 use std::process::ExitCode;
 
 /// Why an operator command does not exit 0.
@@ -32,6 +33,8 @@ enum Failure {
     Incomplete,
     /// Arguments that only make sense together were not (exit 2).
     Usage(String),
+    /// Already reported on standard error; exit with this code.
+    Exit(ExitCode),
 }
 
 impl From<OutboxError> for Failure {
@@ -59,35 +62,58 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let outbox = match super::open::existing(command.outbox(), &settings) {
-        Ok(outbox) => outbox,
-        Err(code) => return code,
-    };
     super::block_on(async move {
-        let outbox = &*outbox;
         let mut output = JsonLines::default();
         let out = &mut output;
         let done = match command {
-            OutboxCommand::Stats { .. } => stats::run(outbox, out).await,
-            OutboxCommand::List { state, limit, .. } => list::run(outbox, state, limit, out).await,
-            OutboxCommand::Show { ids, .. } => show::run(outbox, ids, out).await,
-            OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
-            OutboxCommand::Purge(args) => purge::run(outbox, args, &settings, out).await,
-            OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
+            // It opens the outbox itself: it must connect without checking
+            // the schema it is about to bring up to date.
+            OutboxCommand::Migrate { outbox } => migrate::run(&outbox, &settings, out).await,
+            command => {
+                let outbox = match super::open::existing(command.outbox(), &settings).await {
+                    Ok(outbox) => outbox,
+                    Err(code) => return code,
+                };
+                operate(&*outbox, command, &settings, out).await
+            }
         };
-        match done {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(Failure::Outbox(e)) => exit::failure(e),
-            Err(Failure::Output) => exit::failure(format_args!(
-                "cannot write to standard output: {}",
-                output
-                    .error()
-                    .map_or_else(|| "serialization failed".to_owned(), ToString::to_string)
-            )),
-            Err(Failure::Incomplete) => ExitCode::from(exit::FAILURE),
-            Err(Failure::Usage(message)) => exit::usage(message),
-        }
+        finish(done, &output)
     })
+}
+
+/// Runs a command on an open outbox.
+async fn operate(
+    outbox: &dyn Outbox,
+    command: OutboxCommand,
+    settings: &OutboxSettings,
+    out: &mut JsonLines,
+) -> Done {
+    match command {
+        OutboxCommand::Stats { .. } => stats::run(outbox, out).await,
+        OutboxCommand::List { state, limit, .. } => list::run(outbox, state, limit, out).await,
+        OutboxCommand::Show { ids, .. } => show::run(outbox, ids, out).await,
+        OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
+        OutboxCommand::Purge(args) => purge::run(outbox, args, settings, out).await,
+        OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
+        OutboxCommand::Migrate { outbox: arg } => migrate::run(&arg, settings, out).await,
+    }
+}
+
+/// The exit code for how a command ended.
+fn finish(done: Done, output: &JsonLines) -> ExitCode {
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Outbox(e)) => exit::failure(e),
+        Err(Failure::Output) => exit::failure(format_args!(
+            "cannot write to standard output: {}",
+            output
+                .error()
+                .map_or_else(|| "serialization failed".to_owned(), ToString::to_string)
+        )),
+        Err(Failure::Incomplete) => ExitCode::from(exit::FAILURE),
+        Err(Failure::Usage(message)) => exit::usage(message),
+        Err(Failure::Exit(code)) => code,
+    }
 }
 
 /// The outbox settings from the environment, or exit 2 naming the problems.
