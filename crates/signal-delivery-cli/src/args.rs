@@ -91,8 +91,11 @@ impl InputArg {
 /// The outbox, overriding `OUTBOX_URL` and `OUTBOX_PATH`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct OutboxArg {
-    /// The outbox: a file path or sqlite:///absolute/path.db (overrides
-    /// OUTBOX_URL and OUTBOX_PATH). A path that is not UTF-8 is a path.
+    /// The outbox: a file path, sqlite:///absolute/path.db or
+    /// postgres://user@host/database (overrides OUTBOX_URL and
+    /// OUTBOX_PATH; put a password in OUTBOX_URL_FILE or PGPASSWORD, not
+    /// on the command line, where `ps` shows it). A path that is not UTF-8
+    /// is a path.
     #[arg(long, value_name = "PATH|URL")]
     pub(crate) outbox: Option<PathBuf>,
 }
@@ -198,6 +201,15 @@ pub(crate) enum OutboxCommand {
         #[command(flatten)]
         outbox: OutboxArg,
     },
+    /// Applies the schema versions this build knows and the outbox lacks,
+    /// and prints what it found and did as one JSON line (for operators who
+    /// migrate as a separate step before a rolling upgrade; workers also
+    /// migrate at start). A SQLite file is migrated whenever it is opened:
+    /// this opens it and prints the same line.
+    Migrate {
+        #[command(flatten)]
+        outbox: OutboxArg,
+    },
 }
 
 impl OutboxCommand {
@@ -209,7 +221,8 @@ impl OutboxCommand {
             | OutboxCommand::Show { outbox, .. }
             | OutboxCommand::Audit { outbox, .. }
             | OutboxCommand::Export { outbox, .. }
-            | OutboxCommand::Import { outbox } => outbox,
+            | OutboxCommand::Import { outbox }
+            | OutboxCommand::Migrate { outbox } => outbox,
             OutboxCommand::Replay(args) => &args.outbox,
             OutboxCommand::Purge(args) => &args.outbox,
         }

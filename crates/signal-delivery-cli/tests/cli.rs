@@ -114,6 +114,7 @@ fn help_on_every_subcommand_exits_0_with_its_usage() {
         "outbox audit",
         "outbox export",
         "outbox import",
+        "outbox migrate",
         "check-config",
         "completions",
     ]

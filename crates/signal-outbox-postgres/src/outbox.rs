@@ -42,6 +42,9 @@ pub enum Migrate {
     /// missing (operators who run `signal-delivery outbox migrate` as a
     /// separate step).
     Check,
+    /// Neither at connect: the caller calls [`PgOutbox::migrate`] next and
+    /// reports what it applied (`signal-delivery outbox migrate`).
+    Manual,
 }
 
 /// How the outbox is opened. Every setting has a default: the database's
@@ -225,6 +228,7 @@ impl PgOutbox {
             Migrate::Check => {
                 schema::check(&**conn, &target).await?;
             }
+            Migrate::Manual => {}
         }
         tracing::debug!(target = %target, "opened signal outbox");
         Ok(outbox)
@@ -264,6 +268,42 @@ impl PgOutbox {
 }
 
 /// The first connection failed: say what to check.
+/// The hints of the connect failures that may pass by themselves (see
+/// [`PgOutbox::may_pass`]): one place, so the check cannot drift from
+/// the messages.
+const HINT_NOT_NOW: &str =
+    "the server is not accepting connections now (starting, shutting down, or full); try again";
+const HINT_TIMEOUT: &str = "the server did not answer within the connect timeout; check the \
+                            host, the port and the firewall";
+const HINT_UNREACHABLE: &str = "check that PostgreSQL runs at that host and port and accepts \
+                                connections from this host (listen_addresses, pg_hba.conf)";
+
+impl PgOutbox {
+    /// Whether a failed [`connect`](PgOutbox::connect) may succeed by
+    /// itself soon: the server is starting, shutting down, full, not
+    /// listening, or slow to answer. A worker starting beside a restarting
+    /// database retries these for a bounded time; credentials, a missing
+    /// database, TLS and schema errors need an operator and are final.
+    ///
+    /// ```
+    /// use signal_outbox::OutboxError;
+    /// use signal_outbox_postgres::PgOutbox;
+    ///
+    /// let bad_url = OutboxError::InvalidInput { reason: "bad URL".to_owned() };
+    /// assert!(!PgOutbox::may_pass(&bad_url));
+    /// ```
+    #[must_use]
+    pub fn may_pass(error: &OutboxError) -> bool {
+        match error {
+            OutboxError::Open { hint, .. } => {
+                [HINT_NOT_NOW, HINT_TIMEOUT, HINT_UNREACHABLE].contains(&hint.as_str())
+            }
+            OutboxError::Unavailable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 fn open_error(target: &str, error: &deadpool_postgres::PoolError) -> OutboxError {
     let detail = crate::error::chain(error);
     if let deadpool_postgres::PoolError::Backend(pg) = error
@@ -273,9 +313,7 @@ fn open_error(target: &str, error: &deadpool_postgres::PoolError) -> OutboxError
             OutboxError::Unavailable { target, detail } => OutboxError::Open {
                 target,
                 reason: detail,
-                hint: "the server is not accepting connections now (starting, shutting \
-                           down, or full); try again"
-                    .to_owned(),
+                hint: HINT_NOT_NOW.to_owned(),
             },
             other => other,
         };
@@ -288,11 +326,9 @@ fn open_error(target: &str, error: &deadpool_postgres::PoolError) -> OutboxError
         "check sslmode and sslrootcert: with verify-full the server's certificate must chain to \
          the root in sslrootcert and name the host in the URL"
     } else if lower.contains("timed out") || lower.contains("timeout") {
-        "the server did not answer within the connect timeout; check the host, the port and \
-         the firewall"
+        HINT_TIMEOUT
     } else {
-        "check that PostgreSQL runs at that host and port and accepts connections from this \
-         host (listen_addresses, pg_hba.conf)"
+        HINT_UNREACHABLE
     };
     OutboxError::Open {
         target: target.to_owned(),

@@ -6,7 +6,7 @@
 
 #![allow(clippy::expect_used)] // test set-up: a failure to open is a failed test
 
-mod support;
+use test_postgres as support;
 
 use std::time::Duration;
 

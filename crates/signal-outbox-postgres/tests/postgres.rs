@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use test_postgres as support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -25,10 +25,11 @@ pub(super) async fn exec(config: DeliveryConfig, args: EnqueueArgs) -> ExitCode 
             ));
         }
     };
-    let outbox = match super::open::outbox(&args.outbox, &config.outbox, "Nothing was enqueued.") {
-        Ok(outbox) => outbox,
-        Err(code) => return code,
-    };
+    let outbox =
+        match super::open::outbox(&args.outbox, &config.outbox, "Nothing was enqueued.").await {
+            Ok(outbox) => outbox,
+            Err(code) => return code,
+        };
     let service = match DeliveryService::new(&config) {
         Ok(service) => service,
         Err(e) => return exit::usage(format_args!("{e}\nNothing was enqueued.")),

@@ -15,11 +15,16 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode 
         config.telemetry.metrics_addr = args.metrics_addr;
     }
     telemetry::init_logging(&config.telemetry);
-    let outbox =
-        match super::open::outbox(&args.outbox, &config.outbox, "The worker did not start.") {
-            Ok(outbox) => outbox,
-            Err(code) => return code,
-        };
+    let outbox = match super::open::outbox_patiently(
+        &args.outbox,
+        &config.outbox,
+        "The worker did not start.",
+    )
+    .await
+    {
+        Ok(outbox) => outbox,
+        Err(code) => return code,
+    };
     let path = outbox.describe();
     let shutdown = match termination().await {
         Ok(shutdown) => shutdown,

@@ -1,4 +1,4 @@
-//! `signal-delivery outbox stats|list|show|replay|purge|audit|export|import`: operator
+//! `signal-delivery outbox stats|list|show|replay|purge|audit|export|import|migrate`: operator
 //! commands, one file each. They read only the `OUTBOX_*` settings, never
 //! the signing secret or the alert token, can run while the worker runs,
 //! and never create an outbox (a typo in the path is an error), except
@@ -9,6 +9,7 @@ mod audit;
 mod export;
 mod import;
 mod list;
+mod migrate;
 mod ndjson;
 mod purge;
 mod replay;
@@ -21,7 +22,7 @@ use crate::exit;
 use crate::output::JsonLines;
 use serde::Serialize;
 use signal_config::{Env, OutboxSettings};
-use signal_outbox::OutboxError;
+use signal_outbox::{Outbox, OutboxError};
 use std::process::ExitCode;
 
 /// Why an operator command does not exit 0.
@@ -36,6 +37,8 @@ enum Failure {
     Incomplete,
     /// Arguments that only make sense together were not (exit 2).
     Usage(String),
+    /// Already reported on standard error; exit with this code.
+    Exit(ExitCode),
 }
 
 impl From<OutboxError> for Failure {
@@ -63,46 +66,71 @@ pub(super) fn exec(command: OutboxCommand) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    // Import fills a new outbox as often as an existing one: the one
-    // operator command that creates a missing SQLite file (its report names
-    // the outbox it wrote to).
-    let opened = match &command {
-        OutboxCommand::Import { outbox } => {
-            super::open::outbox(outbox, &settings, "Nothing was imported.")
-        }
-        _ => super::open::existing(command.outbox(), &settings),
-    };
-    let outbox = match opened {
-        Ok(outbox) => outbox,
-        Err(code) => return code,
-    };
     super::block_on(async move {
-        let outbox = &*outbox;
         let mut output = JsonLines::default();
         let out = &mut output;
         let done = match command {
-            OutboxCommand::Stats { .. } => stats::run(outbox, out).await,
-            OutboxCommand::List { state, limit, .. } => list::run(outbox, state, limit, out).await,
-            OutboxCommand::Show { ids, .. } => show::run(outbox, ids, out).await,
-            OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
-            OutboxCommand::Purge(args) => purge::run(outbox, args, &settings, out).await,
-            OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
-            OutboxCommand::Export { state, .. } => export::run(outbox, state, out).await,
-            OutboxCommand::Import { .. } => import::run(outbox, out).await,
+            // It opens the outbox itself: it must connect without checking
+            // the schema it is about to bring up to date.
+            OutboxCommand::Migrate { outbox } => migrate::run(&outbox, &settings, out).await,
+            // Import fills a new outbox as often as an existing one: the one
+            // operator command that creates a missing SQLite file (its report
+            // names the outbox it wrote to).
+            OutboxCommand::Import { outbox } => {
+                let outbox =
+                    match super::open::outbox(&outbox, &settings, "Nothing was imported.").await {
+                        Ok(outbox) => outbox,
+                        Err(code) => return code,
+                    };
+                import::run(&*outbox, out).await
+            }
+            command => {
+                let outbox = match super::open::existing(command.outbox(), &settings).await {
+                    Ok(outbox) => outbox,
+                    Err(code) => return code,
+                };
+                operate(&*outbox, command, &settings, out).await
+            }
         };
-        match done {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(Failure::Outbox(e)) => exit::failure(e),
-            Err(Failure::Output) => exit::failure(format_args!(
-                "cannot write to standard output: {}",
-                output
-                    .error()
-                    .map_or_else(|| "serialization failed".to_owned(), ToString::to_string)
-            )),
-            Err(Failure::Incomplete) => ExitCode::from(exit::FAILURE),
-            Err(Failure::Usage(message)) => exit::usage(message),
-        }
+        finish(done, &output)
     })
+}
+
+/// Runs a command on an open outbox.
+async fn operate(
+    outbox: &dyn Outbox,
+    command: OutboxCommand,
+    settings: &OutboxSettings,
+    out: &mut JsonLines,
+) -> Done {
+    match command {
+        OutboxCommand::Stats { .. } => stats::run(outbox, out).await,
+        OutboxCommand::List { state, limit, .. } => list::run(outbox, state, limit, out).await,
+        OutboxCommand::Show { ids, .. } => show::run(outbox, ids, out).await,
+        OutboxCommand::Replay(args) => replay::run(outbox, args, out).await,
+        OutboxCommand::Purge(args) => purge::run(outbox, args, settings, out).await,
+        OutboxCommand::Audit { limit, .. } => audit::run(outbox, limit, out).await,
+        OutboxCommand::Export { state, .. } => export::run(outbox, state, out).await,
+        OutboxCommand::Import { .. } => import::run(outbox, out).await,
+        OutboxCommand::Migrate { outbox: arg } => migrate::run(&arg, settings, out).await,
+    }
+}
+
+/// The exit code for how a command ended.
+fn finish(done: Done, output: &JsonLines) -> ExitCode {
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Outbox(e)) => exit::failure(e),
+        Err(Failure::Output) => exit::failure(format_args!(
+            "cannot write to standard output: {}",
+            output
+                .error()
+                .map_or_else(|| "serialization failed".to_owned(), ToString::to_string)
+        )),
+        Err(Failure::Incomplete) => ExitCode::from(exit::FAILURE),
+        Err(Failure::Usage(message)) => exit::usage(message),
+        Err(Failure::Exit(code)) => code,
+    }
 }
 
 /// The outbox settings from the environment, or exit 2 naming the problems.

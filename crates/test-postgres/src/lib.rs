@@ -1,6 +1,7 @@
-//! Tests that bring their own database: one throwaway PostgreSQL cluster
-//! per test binary, started from the machine's binaries on first use, with
-//! a fresh database per test ([`Cluster::fresh_database`]) or, where a
+//! Tests that bring their own database (dev-only, never published): one
+//! throwaway PostgreSQL cluster per test binary, started from the machine's
+//! binaries on first use, with a fresh database per test
+//! ([`Cluster::fresh_database`], [`Cluster::fresh_database_url`]) or, where a
 //! test needs no database-wide features (wake-up channels, its own
 //! migration lock), a fresh schema in a shared one
 //! ([`Cluster::fresh_schema_url`]): about 5 ms instead of 100 to 300 ms
@@ -26,14 +27,23 @@
 //!   deletes its directory: no postgres process is left behind.
 //! - **TLS** is on, with a CA and a server certificate for `localhost`
 //!   generated at start (`rcgen`), so the TLS tests need no files.
+//! - **Restarts** ([`Cluster::restart`]): a fast shutdown (`pg_ctl stop -m
+//!   fast`), a chosen time down, and the same server again on the same port
+//!   and data, for tests of what survives a database restart.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let Some(cluster) = test_postgres::cluster_or_skip("my_test") else {
+//!     return; // SKIPPED was printed; with SIGNAL_OUTBOX_REQUIRE_POSTGRES=1 it panics instead
+//! };
+//! let url = cluster.fresh_database_url().await;
+//! assert!(url.starts_with("postgres://postgres@127.0.0.1:"));
+//! # }
+//! ```
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
+// A test harness: a set-up that cannot work fails the test that asked for
+// it, with the reason, which is what a panic in a test is for.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -46,7 +56,9 @@ use std::time::{Duration, Instant};
 /// The running cluster of this test binary.
 #[derive(Debug)]
 pub struct Cluster {
+    /// The port on 127.0.0.1 (kept across [`Cluster::restart`]).
     pub port: u16,
+    /// The cluster's directory: data, sockets, certificates, logs.
     pub dir: PathBuf,
     /// PEM of the CA that signed the server's certificate (for `localhost`).
     pub ca_pem: String,
@@ -274,13 +286,19 @@ enum Retry {
 const GUARD: &str = r#"
 cleanup() { kill -QUIT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$DIR"; exit 0; }
 trap cleanup TERM INT HUP
-"$BIN/postgres" -D "$DIR/data" -p "$PORT" -k "$DIR" -c listen_addresses=127.0.0.1 \
-    -c hba_file="$DIR/pg_hba.conf" -c fsync=off -c synchronous_commit=off \
-    -c full_page_writes=off -c max_connections=400 -c ssl=on \
-    -c ssl_cert_file="$DIR/server.crt" -c ssl_key_file="$DIR/server.key" \
-    -c log_min_messages=warning > "$DIR/log-$PORT" 2>&1 &
-pid=$!
-wait "$pid"
+while :; do
+    "$BIN/postgres" -D "$DIR/data" -p "$PORT" -k "$DIR" -c listen_addresses=127.0.0.1 \
+        -c hba_file="$DIR/pg_hba.conf" -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off -c max_connections=400 -c ssl=on \
+        -c ssl_cert_file="$DIR/server.crt" -c ssl_key_file="$DIR/server.key" \
+        -c log_min_messages=warning >> "$DIR/log-$PORT" 2>&1 &
+    pid=$!
+    wait "$pid"
+    # A restart asked for by Cluster::restart: down for the time it wrote.
+    [ -f "$DIR/restart" ] || break
+    sleep "$(cat "$DIR/restart")"
+    rm -f "$DIR/restart"
+done
 "#;
 
 fn run_server(bin: &Path, dir: &Path, port: u16) -> Result<(), Retry> {
@@ -364,6 +382,12 @@ impl Cluster {
         client
     }
 
+    /// A URL of a new empty database (its own wake-up channels, its own
+    /// migration lock): what a subprocess test hands to `OUTBOX_URL`.
+    pub async fn fresh_database_url(&self) -> String {
+        self.url(&self.fresh_database().await)
+    }
+
     /// A new empty database; returns its name.
     pub async fn fresh_database(&self) -> String {
         let name = format!(
@@ -397,6 +421,50 @@ impl Cluster {
     /// The binaries' directory.
     pub fn bin(&self) -> &Path {
         &self.bin
+    }
+
+    /// Restarts the server: a fast shutdown (`pg_ctl stop -m fast`:
+    /// sessions are disconnected, open transactions roll back), `down`
+    /// with nothing listening, then the same data on the same port; returns
+    /// once it accepts connections again. Blocking: call it from
+    /// `spawn_blocking` inside a runtime.
+    ///
+    /// Not `pg_ctl restart`: that would start a server outside the guard,
+    /// which then could no longer stop it when the test process ends.
+    ///
+    /// # Errors
+    /// Why the server did not stop or did not come back within 60 s.
+    pub fn restart(&self, down: Duration) -> Result<(), String> {
+        let log = self.dir.join(format!("log-{}", self.port));
+        let ready = |text: &str| text.matches("ready to accept connections").count();
+        let before = ready(&std::fs::read_to_string(&log).unwrap_or_default());
+        let marker = self.dir.join("restart");
+        std::fs::write(&marker, format!("{:.3}", down.as_secs_f64()))
+            .map_err(|e| format!("{}: {e}", marker.display()))?;
+        let out = as_owner(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["stop", "-m", "fast", "-w"])
+            .output()
+            .map_err(|e| format!("pg_ctl: {e}"))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&marker);
+            return Err(format!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let deadline = Instant::now() + down + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if ready(&text) > before {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the server did not come back: {text}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
