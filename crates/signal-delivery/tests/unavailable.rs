@@ -114,3 +114,36 @@ async fn an_outbox_back_within_the_bound_is_said_so_and_nothing_is_lost() {
         texts[1]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_refused_for_now_is_retried_so_nothing_is_sent_twice() {
+    let stack = support::stack(FAST).await;
+    let (_dir, inner) = outbox_on(TokioTime::new(1_700_000_000_000));
+    let body = support::signal_json("r-1").into_bytes();
+    let _ = inner
+        .enqueue_one(NewSignal::new("r-1", body))
+        .await
+        .unwrap();
+    let outbox = FailingClaims::new(inner.clone());
+    outbox.failing_records.store(2, Ordering::SeqCst);
+    let dyn_outbox: std::sync::Arc<dyn Outbox> = outbox.clone();
+    let report = Worker::new(
+        dyn_outbox,
+        stack.service.clone(),
+        settings(Duration::from_secs(600)),
+    )
+    .run(tokio::time::sleep(Duration::from_secs(5)))
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.delivered, report.not_recorded),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(stack.server.request_count(), 1, "sent once");
+    assert_eq!(
+        inner.get("r-1").await.unwrap().unwrap().state,
+        State::Delivered
+    );
+    assert_eq!(outbox.failing_records.load(Ordering::SeqCst), 0);
+}

@@ -3,6 +3,7 @@
 //! busy worker pays one fsync per batch instead of one per signal.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use signal_outbox::{Outbox, Outcome};
 use tokio::sync::{mpsc, oneshot};
@@ -11,6 +12,16 @@ use crate::alerts::sender::AlertWake;
 
 /// Most outcomes committed in one transaction by the recorder.
 const MAX_RECORD_BATCH: usize = 256;
+
+/// Pauses before the retries of a group commit the storage refused for now
+/// (busy, a dropped connection, a database restarting): without them every
+/// outcome of the batch would wait for its lease and its signal be sent
+/// again.
+const RECORD_RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+];
 
 /// Why an outcome was not recorded.
 #[derive(Debug)]
@@ -102,7 +113,7 @@ async fn run(
         let delivered = outcomes
             .iter()
             .any(|o| matches!(o, Outcome::Delivered { .. }));
-        match outbox.record(&worker, outcomes).await {
+        match record_with_retries(outbox.as_ref(), &worker, outcomes).await {
             Ok(results) => {
                 owed_recovery |= outage;
                 if dead || (delivered && owed_recovery) {
@@ -132,6 +143,30 @@ async fn run(
                     let _ = reply.send(Err(NotRecorded::Storage(text.clone())));
                 }
             }
+        }
+    }
+}
+
+/// Commits `outcomes`, trying again after each of [`RECORD_RETRY_PAUSES`]
+/// while the storage says it is unavailable for now. A retry after a commit
+/// whose answer was lost finds the rows recorded already: they come back as
+/// not held, and are dropped as such, never recorded twice.
+async fn record_with_retries(
+    outbox: &dyn Outbox,
+    worker: &str,
+    outcomes: Vec<Outcome>,
+) -> Result<Vec<Result<(), signal_outbox::OutboxError>>, signal_outbox::OutboxError> {
+    let mut pauses = RECORD_RETRY_PAUSES.iter();
+    loop {
+        match outbox.record(worker, outcomes.clone()).await {
+            Err(error) if error.is_retryable() => {
+                let Some(pause) = pauses.next() else {
+                    return Err(error);
+                };
+                tracing::warn!(error = %error, retry_in_ms = pause.as_millis() as u64, outcomes = outcomes.len(), "cannot record outcomes now; retrying the commit");
+                tokio::time::sleep(*pause).await;
+            }
+            answer => return answer,
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct FailingClaims {
     pub inner: Arc<SqliteOutbox>,
     pub failing: AtomicBool,
     pub refused: AtomicU64,
+    /// The next this many record calls fail as unavailable.
+    pub failing_records: AtomicU64,
 }
 
 impl FailingClaims {
@@ -21,6 +23,7 @@ impl FailingClaims {
             inner,
             failing: AtomicBool::new(false),
             refused: AtomicU64::new(0),
+            failing_records: AtomicU64::new(0),
         })
     }
 }
@@ -54,6 +57,18 @@ impl SignalStore for FailingClaims {
         worker: &str,
         outcomes: Vec<Outcome>,
     ) -> BoxFuture<'_, Result<Vec<Result<(), OutboxError>>, OutboxError>> {
+        if self
+            .failing_records
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Box::pin(async {
+                Err(OutboxError::Unavailable {
+                    target: "test-db".to_owned(),
+                    detail: "connection reset (injected)".to_owned(),
+                })
+            });
+        }
         self.inner.record(worker, outcomes)
     }
     fn extend(
