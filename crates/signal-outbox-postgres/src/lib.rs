@@ -64,7 +64,6 @@ mod clock;
 mod config;
 mod db;
 mod error;
-mod hash;
 mod notify;
 mod outbox;
 mod passfile;

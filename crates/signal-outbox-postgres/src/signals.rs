@@ -11,27 +11,10 @@ use signal_outbox::{
 use crate::alerts::insert_alert;
 use crate::clock::NOW;
 use crate::db::{CHANNEL, Db, delay_ms, limit as limit_param};
-use crate::hash::body_hash;
+use signal_outbox::body_hash;
 
-pub(crate) fn check_worker(worker: &str) -> Result<(), OutboxError> {
-    if worker.is_empty() {
-        return Err(OutboxError::InvalidInput {
-            reason: "the worker name must not be empty (use a name unique to the process, such \
-                     as host:pid:start)"
-                .to_owned(),
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn check_lease(lease: Duration) -> Result<(), OutboxError> {
-    if lease < Duration::from_millis(1) {
-        return Err(OutboxError::InvalidInput {
-            reason: format!("the lease must be at least 1 ms, got {lease:?}"),
-        });
-    }
-    Ok(())
-}
+/// Written once in the contract, so that every backend checks alike.
+pub(crate) use signal_outbox::{check_lease, check_worker};
 
 /// One signal: the tombstone, the insert and the comparison in one round
 /// trip. The last SELECT sees the statement's snapshot: the stored row of

@@ -11,8 +11,8 @@ use signal_outbox::{
 use crate::admin::{SUMMARY_COLUMNS, summary_from_row};
 use crate::clock::NOW;
 use crate::db::{Db, delay_ms, limit as limit_param};
-use crate::hash::body_hash;
 use crate::signals::notify;
+use signal_outbox::body_hash;
 
 /// The backend's now, read inside `tx` (the transaction's start).
 async fn now_in(

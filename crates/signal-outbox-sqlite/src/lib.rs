@@ -78,7 +78,6 @@ mod alerts;
 mod clock;
 mod codec;
 mod diagnose;
-mod hash;
 mod outbox;
 mod record;
 mod registry;

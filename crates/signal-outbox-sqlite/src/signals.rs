@@ -11,8 +11,8 @@ use signal_outbox::{
 use crate::alerts::insert_alert;
 use crate::codec::limit as limit_param;
 use crate::diagnose::Sql;
-use crate::hash::body_hash;
 use crate::thread::Db;
+use signal_outbox::body_hash;
 
 /// The due pending rows, earliest due first: read from the partial index
 /// `outbox_pending_due`, whose columns are exactly this WHERE and ORDER BY
@@ -45,25 +45,8 @@ UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, \
 WHERE id = ?1 \
 RETURNING body, attempts, claims, enqueued_at, last_error, claim_token";
 
-pub(crate) fn check_worker(worker: &str) -> Result<(), OutboxError> {
-    if worker.is_empty() {
-        return Err(OutboxError::InvalidInput {
-            reason: "the worker name must not be empty (use a name unique to the process, such \
-                     as host:pid:start)"
-                .to_owned(),
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn check_lease(lease: Duration) -> Result<(), OutboxError> {
-    if lease < Duration::from_millis(1) {
-        return Err(OutboxError::InvalidInput {
-            reason: format!("the lease must be at least 1 ms, got {lease:?}"),
-        });
-    }
-    Ok(())
-}
+/// Written once in the contract, so that every backend checks alike.
+pub(crate) use signal_outbox::{check_lease, check_worker};
 
 /// Stores a batch (signals, conflict alerts, the batch's alerts) in one
 /// transaction.

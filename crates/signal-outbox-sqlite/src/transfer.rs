@@ -10,8 +10,8 @@ use signal_outbox::{
 use crate::admin::{SUMMARY_COLUMNS, summary_from_row};
 use crate::codec::{limit as limit_param, millis};
 use crate::diagnose::Sql;
-use crate::hash::body_hash;
 use crate::thread::Db;
+use signal_outbox::body_hash;
 
 /// One page, rows and attempt logs from one read transaction.
 pub(crate) fn export(db: &mut Db, request: ExportRequest) -> Sql<Vec<ExportedSignal>> {

@@ -108,6 +108,7 @@ mod ext;
 mod outcome;
 mod registry;
 mod report;
+mod rules;
 mod signal;
 mod state;
 mod store;
@@ -128,6 +129,7 @@ pub use report::{
     AuditEntry, Cursor, ListFilter, MAX_REPORTED_IDS, NewAuditEntry, OutboxStats, PurgeReport,
     ReplayReport, ReplayRequest, ReplaySelection, RowSummary, SignalDetail, StoredAttempt,
 };
+pub use rules::{body_hash, check_lease, check_worker};
 pub use signal::{ClaimToken, Claimed, Claims, EnqueueBatch, EnqueueOutcome, NewSignal};
 /// Why a signal was not delivered: the dead-letter reason, shared with
 /// `send` and the alerts (re-exported from `signal-model`).
