@@ -29,6 +29,9 @@ pub enum Reply {
     },
     /// Never answers: for per-attempt timeouts.
     Hang,
+    /// Answers `200 OK` like [`Reply::Accept`], after this long (on tokio's
+    /// clock): for attempts that outlive a lease.
+    Slow(std::time::Duration),
 }
 
 impl Reply {
@@ -240,7 +243,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         }
     };
     received.answered = match &reply {
-        Reply::Accept => 200,
+        Reply::Accept | Reply::Slow(_) => 200,
         Reply::Status { code, .. } => *code,
         Reply::Hang => 0,
     };
@@ -265,5 +268,14 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             response
         }
         Reply::Hang => std::future::pending().await,
+        Reply::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"accepted":true}"#,
+            )
+                .into_response()
+        }
     }
 }

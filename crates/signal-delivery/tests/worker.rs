@@ -600,3 +600,44 @@ async fn retention_purges_old_deliveries_at_start_and_keeps_their_ids_known() {
         .unwrap();
     assert_eq!(again, signal_outbox::EnqueueOutcome::AlreadyPresent);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_longer_than_its_lease_keeps_the_row_by_renewing_it() {
+    let stack = support::stack(&[
+        ("MAX_RETRIES", "1"),
+        ("RETRY_BUDGET", "off"),
+        ("SIGNAL_REQUEST_TIMEOUT_SECONDS", "30"),
+    ])
+    .await;
+    // The receiver takes 7 s; the lease is 2 s.
+    stack
+        .server
+        .set_default(Reply::Slow(Duration::from_secs(7)));
+    let (_dir, outbox) = outbox();
+    enqueue_all(&outbox, &["slow-1"]).await;
+    let mut short = settings();
+    short.lease = Duration::from_secs(2);
+    let worker_outbox: Arc<dyn Outbox> = outbox.clone();
+    let worker = Worker::new(worker_outbox, stack.service.clone(), short)
+        .with_name("w1")
+        .run(tokio::time::sleep(Duration::from_secs(10)));
+    let rival = async {
+        // Well past the first lease: without renewal the row would be free.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        outbox
+            .claim("w2", 10, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .rows
+            .len()
+    };
+    let (report, rival_claimed) = tokio::join!(worker, rival);
+    let report = report.unwrap();
+    assert_eq!(rival_claimed, 0, "the renewed lease kept the row");
+    assert_eq!((report.delivered, report.lease_lost), (1, 0), "{report:?}");
+    assert_eq!(stack.server.request_count(), 1, "sent once");
+    assert_eq!(
+        outbox.get("slow-1").await.unwrap().unwrap().state,
+        State::Delivered
+    );
+}

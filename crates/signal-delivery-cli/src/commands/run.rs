@@ -44,7 +44,7 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode 
         tracing::warn!(
             lease_s = settings.lease.as_secs_f64(),
             request_timeout_s = config.client.request_timeout.as_secs_f64(),
-            "OUTBOX_LEASE_SECONDS is not longer than SIGNAL_REQUEST_TIMEOUT_SECONDS: a slow attempt may outlive its lease and the signal may be sent twice (receivers deduplicate on webhook-id)"
+            "OUTBOX_LEASE_SECONDS is not longer than SIGNAL_REQUEST_TIMEOUT_SECONDS: a slow attempt keeps its row only through lease renewals (every third of the lease); if one renewal is late (a busy or unreachable outbox), another worker may send the signal again (receivers deduplicate on webhook-id)"
         );
     }
     let worker = Worker::new(outbox, service, settings);

@@ -70,6 +70,13 @@
 //! before its outcome was committed sends the signal again once the lease
 //! expires; receivers deduplicate on the id.
 //!
+//! # Long attempts
+//!
+//! While attempts run, their leases are extended every third of
+//! `OUTBOX_LEASE_SECONDS`, all in one `extend` call (`worker/lease.rs`), so
+//! an attempt slower than the lease (a slow receiver, a long request
+//! timeout) is not claimed again by another worker meanwhile.
+//!
 //! # Retention
 //!
 //! With [`WorkerSettings::retention`] (`OUTBOX_RETENTION_DAYS`) set, the
@@ -102,6 +109,7 @@
 
 mod attempt;
 mod claim;
+mod lease;
 mod record;
 mod retention;
 mod settings;
@@ -311,6 +319,12 @@ impl Worker {
                 retention::PURGE_INTERVAL,
             ))
         });
+        let held = lease::Held::default();
+        let renewing = tokio::spawn(lease::keep_leases(
+            Arc::clone(&outbox),
+            held.clone(),
+            settings.lease,
+        ));
         let ctx = Arc::new(Ctx {
             service: service.clone(),
             recorder,
@@ -392,10 +406,14 @@ impl Worker {
                     continue;
                 };
                 let ctx = Arc::clone(&ctx);
+                let held = held.clone();
+                held.insert(&job.row.id, job.row.token);
                 let span = tracing::info_span!("signal", id = %job.row.id, attempt = job.row.attempts.saturating_add(1));
                 tasks.spawn(
                     async move {
+                        let id = job.row.id.clone();
                         let done = attempt::attempt(&ctx, job).await;
+                        held.remove(&id);
                         drop(permit);
                         done
                     }
@@ -414,6 +432,7 @@ impl Worker {
         }
         stats.abort();
         heartbeat.abort();
+        renewing.abort();
         if let Some(purge) = purge {
             purge.abort();
         }
