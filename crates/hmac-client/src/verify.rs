@@ -303,7 +303,12 @@ impl Verifier {
         self
     }
 
-    /// Sets the largest accepted body, in bytes.
+    /// The largest body accepted, in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Sets the largest accepted body, in bytes (larger ones: 413).
     pub fn with_max_body_bytes(mut self, max: usize) -> Verifier {
         self.max_body_bytes = max;
         self
