@@ -186,8 +186,15 @@ mod tests {
 
     #[test]
     fn names_numbers_markers_and_files_are_rewritten() {
+        // Numbers index the list of names, so a new variable must not break
+        // this test: look the number up.
+        let token_file = names()
+            .iter()
+            .position(|n| n == "OPS_TELEGRAM_BOT_TOKEN_FILE")
+            .unwrap();
         let vars = variables(
-            b"0=http://x\nSIGNAL_HMAC_SECRET=whsec_MARKER\n31=token\nFOO=1\nFOO=2\nno line",
+            format!("0=http://x\nSIGNAL_HMAC_SECRET=whsec_MARKER\n{token_file}=token\nFOO=1\nFOO=2\nno line")
+                .as_bytes(),
         );
         assert_eq!(
             vars[0],
