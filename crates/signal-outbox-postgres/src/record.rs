@@ -3,8 +3,9 @@
 //! batch's one transaction.
 //!
 //! Each outcome is one statement (the fenced update and its attempt-log row
-//! together), in batch order, since a later outcome for the same id must
-//! see the earlier one. The ledger is read once per batch and locked only
+//! together), sent pipelined in id order (locks taken in one order, see
+//! `record`); the sort is stable, so a later outcome for the same id still
+//! sees the earlier one. The ledger is read once per batch and locked only
 //! when something changes it (a dead letter, or a delivery with failures
 //! to reset): in steady state deliveries from the whole fleet never queue
 //! on its row.
@@ -64,56 +65,86 @@ pub(crate) async fn record(
     }
     let mut conn = db.conn().await?;
     let tx = conn.transaction().await.map_err(|e| db.pg(e))?;
-    let mut results = Vec::with_capacity(outcomes.len());
-    let mut held: Vec<&Outcome> = Vec::new();
-    let mut wake = false;
-    for outcome in &outcomes {
-        if let Err(error) = check_attempt(outcome.attempt()) {
-            results.push(Err(error));
-            continue;
+    let mut results: Vec<Option<Result<(), OutboxError>>> = Vec::new();
+    results.resize_with(outcomes.len(), || None);
+    // Rows are locked in id order, as `extend` does: a lease renewal and a
+    // group commit of the same worker touch the same rows at the same time,
+    // and in different orders they deadlock (PostgreSQL aborts one). The
+    // sort is stable: outcomes for one id keep their batch order.
+    let mut valid = Vec::with_capacity(outcomes.len());
+    for index in in_id_order(outcomes.iter().map(Outcome::id)) {
+        match check_attempt(outcomes[index].attempt()) {
+            Ok(()) => valid.push(index),
+            Err(error) => results[index] = Some(Err(error)),
         }
-        match apply(db, &tx, worker, outcome).await? {
+    }
+    let applied = if has_duplicates(valid.iter().map(|&index| outcomes[index].id())) {
+        // A later outcome for an id must see the earlier one: one at a time.
+        let mut applied = Vec::with_capacity(valid.len());
+        for &index in &valid {
+            applied.push(apply(db, &tx, worker, &outcomes[index]).await?);
+        }
+        applied
+    } else {
+        // Pipelined on the one connection: sent without waiting for each
+        // answer (one round trip for the batch, not one per row). The
+        // statements are prepared first, so that no statement waits for
+        // its preparation while a later one is sent.
+        let mut prepared = std::collections::HashSet::new();
+        for &index in &valid {
+            let (sql, _) = statement(&outcomes[index]);
+            if prepared.insert(sql.clone()) {
+                let _ = tx.prepare_cached(&sql).await.map_err(|e| db.pg(e))?;
+            }
+        }
+        futures_util::future::try_join_all(
+            valid
+                .iter()
+                .map(|&index| apply(db, &tx, worker, &outcomes[index])),
+        )
+        .await?
+    };
+    let mut held: Vec<usize> = Vec::new();
+    let mut wake = false;
+    for (index, result) in valid.into_iter().zip(applied) {
+        match result {
             Ok(()) => {
-                wake |= match outcome {
+                wake |= match &outcomes[index] {
                     Outcome::Retry { delay, .. } | Outcome::Defer { delay, .. } => delay.is_zero(),
                     Outcome::Release { .. } => true,
                     Outcome::Delivered { .. } | Outcome::DeadLetter { .. } => false,
                 };
-                held.push(outcome);
-                results.push(Ok(()));
+                held.push(index);
+                results[index] = Some(Ok(()));
             }
-            Err(error) => results.push(Err(error)),
+            Err(error) => results[index] = Some(Err(error)),
         }
     }
+    held.sort_unstable();
+    let held: Vec<&Outcome> = held.into_iter().map(|index| &outcomes[index]).collect();
     ledger(db, &tx, &held).await?;
     if wake {
         notify(db, &tx).await?;
     }
     tx.commit().await.map_err(|e| db.pg(e))?;
-    Ok(results)
+    Ok(results.into_iter().flatten().collect())
 }
 
-async fn apply(
-    db: &Db,
-    tx: &Transaction<'_>,
-    worker: &str,
-    outcome: &Outcome,
-) -> Result<Result<(), OutboxError>, OutboxError> {
-    let now = db.now();
-    let id = outcome.id().to_owned();
-    let token = outcome.token().0;
-    let attempt = outcome.attempt();
-    let number = attempt.map(|a| i64::from(a.attempt));
-    let status = attempt.and_then(|a| a.status).map(i32::from);
-    let class = attempt.and_then(|a| a.error_class.clone());
-    let latency = attempt.map(|a| signal_outbox::duration_millis(a.latency));
-    let excerpt = attempt
-        .and_then(|a| a.excerpt.as_deref())
-        .map(|text| truncate_utf8(text, MAX_EXCERPT_LEN).to_owned());
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&now, &id, &token];
-    let log_params: [&(dyn ToSql + Sync); 6] =
-        [&number, &worker, &status, &class, &latency, &excerpt];
-    let (sql, extra): (String, Vec<Box<dyn ToSql + Sync + Send>>) = match outcome {
+/// The indices of `ids`, sorted by id (byte order, the `COLLATE "C"` of the
+/// column), so that every statement locks rows in one order.
+pub(crate) fn in_id_order<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let ids: Vec<&str> = ids.collect();
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|a, b| ids[*a].cmp(ids[*b]));
+    order
+}
+
+/// A statement's SQL and its parameters after the common ones.
+type Statement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
+
+/// The statement that records `outcome`.
+fn statement(outcome: &Outcome) -> Statement {
+    match outcome {
         Outcome::Delivered { .. } => (crate::sql::RECORD_DELIVERED.to_owned(), Vec::new()),
         Outcome::Retry {
             delay, last_error, ..
@@ -167,7 +198,36 @@ async fn apply(
             )
         }
         Outcome::Release { .. } => (fenced_sql("state = 'pending'", false), Vec::new()),
-    };
+    }
+}
+
+/// Whether an id appears twice.
+fn has_duplicates<'a>(ids: impl Iterator<Item = &'a str>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    !ids.into_iter().all(|id| seen.insert(id))
+}
+
+async fn apply(
+    db: &Db,
+    tx: &Transaction<'_>,
+    worker: &str,
+    outcome: &Outcome,
+) -> Result<Result<(), OutboxError>, OutboxError> {
+    let now = db.now();
+    let id = outcome.id().to_owned();
+    let token = outcome.token().0;
+    let attempt = outcome.attempt();
+    let number = attempt.map(|a| i64::from(a.attempt));
+    let status = attempt.and_then(|a| a.status).map(i32::from);
+    let class = attempt.and_then(|a| a.error_class.clone());
+    let latency = attempt.map(|a| signal_outbox::duration_millis(a.latency));
+    let excerpt = attempt
+        .and_then(|a| a.excerpt.as_deref())
+        .map(|text| truncate_utf8(text, MAX_EXCERPT_LEN).to_owned());
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&now, &id, &token];
+    let log_params: [&(dyn ToSql + Sync); 6] =
+        [&number, &worker, &status, &class, &latency, &excerpt];
+    let (sql, extra) = statement(outcome);
     if attempt.is_some() {
         params.extend_from_slice(&log_params);
     }

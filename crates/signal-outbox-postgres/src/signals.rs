@@ -255,19 +255,29 @@ pub(crate) async fn extend(
              (SELECT lease_owner FROM outbox WHERE id = $2)"
     );
     let update = tx.prepare_cached(&sql).await.map_err(|e| db.pg(e))?;
-    let mut results = Vec::with_capacity(leases.len());
-    for (id, token) in &leases {
-        let row = tx
-            .query_one(&update, &[&now, id, &token.0, &delay_ms(lease)])
-            .await
-            .map_err(|e| db.pg(e))?;
-        match db.get::<Option<i64>>(&row, 0)? {
-            Some(until) => results.push(Ok(until)),
-            None => results.push(Err(not_held(db, id, db.get(&row, 1)?, db.get(&row, 2)?)?)),
-        }
+    let mut results: Vec<Option<Result<Timestamp, OutboxError>>> = Vec::new();
+    results.resize_with(leases.len(), || None);
+    // In id order, like `record` (see there why), pipelined on the one
+    // connection.
+    let order = crate::record::in_id_order(leases.iter().map(|(id, _)| id.as_str()));
+    let delay = delay_ms(lease);
+    let rows = futures_util::future::try_join_all(order.iter().map(|&index| {
+        let (id, token) = &leases[index];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&now, id, &token.0, &delay];
+        let update = &update;
+        let tx = &tx;
+        async move { tx.query_one(update, &params).await.map_err(|e| db.pg(e)) }
+    }))
+    .await?;
+    for (index, row) in order.into_iter().zip(rows) {
+        let id = &leases[index].0;
+        results[index] = Some(match db.get::<Option<i64>>(&row, 0)? {
+            Some(until) => Ok(until),
+            None => Err(not_held(db, id, db.get(&row, 1)?, db.get(&row, 2)?)?),
+        });
     }
     tx.commit().await.map_err(|e| db.pg(e))?;
-    Ok(results)
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// Hands back every row `worker` holds, waking listeners if any.
