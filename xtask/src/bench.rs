@@ -2,12 +2,14 @@
 //!
 //! Runs the criterion benchmarks of retry-core, hmac-client, ops-alerts and
 //! signal-delivery (release builds through `cargo bench`, with short warm-up
-//! and measurement times), the parked-signals memory measurement and the
+//! and measurement times), the parked-signals memory measurement, the
+//! durable-path program (outbox workers against `deliver`) and the
 //! zero-allocation test, then reads criterion's estimates
 //! (`<target>/criterion/<group>/<bench>/new/estimates.json`, the mean) and
 //! writes `docs/benchmarks.md`: each comparison with both sides, the ratio,
 //! the goal and whether it was met, and the machine it ran on.
 
+mod durable;
 mod machine;
 mod report;
 
@@ -32,6 +34,7 @@ Runs, in release mode and one after the other (a few minutes on 2 cores once bui
   cargo bench -p ops-alerts --bench format           alert formatting of a 10,000-character error
   cargo bench -p signal-delivery --bench e2e         loopback delivery vs bare reqwest, concurrency 1-256
   cargo bench -p signal-delivery --bench parked_memory   RSS with 10,000 signals waiting to retry
+  cargo bench -p signal-delivery --bench durable     outbox worker (SQLite, PostgreSQL) vs deliver, latency
   cargo test -p retry-core --test zero_alloc         zero heap allocations per retry attempt
 then writes the report. Criterion's results go to $CARGO_TARGET_DIR/criterion (default target/criterion).";
 
@@ -127,7 +130,7 @@ impl Bench {
         let criterion_dir = target_dir(&root).join("criterion");
         let load_before = load_average();
         let mut problems = Vec::new();
-        let mut memory = None;
+        let mut lines = Lines::default();
         let mut alloc_test = None;
         let mut outbox = None;
         if !self.report_only {
@@ -138,15 +141,15 @@ impl Bench {
                         .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
                 }
             }
-            match self.run_benches(&root, &criterion_dir) {
-                Ok(line) => memory = line,
-                Err(problem) => problems.push(problem),
+            if let Err(problem) = self.run_benches(&root, &criterion_dir, &mut lines) {
+                problems.push(problem);
             }
             alloc_test = Some(run_alloc_test(&root));
             outbox = Some(run_outbox_enqueue(&root));
         }
-        let mut figures = Figures::read(&criterion_dir, memory, alloc_test);
+        let mut figures = Figures::read(&criterion_dir, lines.memory, alloc_test);
         figures.outbox = outbox;
+        figures.durable = lines.durable;
         let mut machine = machine();
         machine.load = format!("{load_before} before the run, {} after", load_average());
         let report = figures.report(&self, &machine);
@@ -167,8 +170,14 @@ impl Bench {
     }
 
     /// One `cargo bench` for every target; its output is shown as it comes
-    /// and the memory program's line is picked out of it.
-    fn run_benches(&self, root: &Path, criterion_dir: &Path) -> Result<Option<String>, String> {
+    /// and the measurement programs' lines are picked out of it (kept even
+    /// when a later benchmark fails).
+    fn run_benches(
+        &self,
+        root: &Path,
+        criterion_dir: &Path,
+        lines: &mut Lines,
+    ) -> Result<(), String> {
         let mut command = Command::new(cargo());
         command.current_dir(root).arg("bench");
         for (package, _) in CRITERION_TARGETS {
@@ -177,7 +186,7 @@ impl Bench {
         for (_, bench) in CRITERION_TARGETS {
             command.args(["--bench", bench]);
         }
-        command.args(["--bench", "parked_memory", "--"]);
+        command.args(["--bench", "parked_memory", "--bench", "durable", "--"]);
         command.args([
             "--warm-up-time",
             &self.warm_up.to_string(),
@@ -191,13 +200,14 @@ impl Bench {
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-        let mut memory = None;
         if let Some(stdout) = child.stdout.take() {
             for line in BufReader::new(stdout).lines() {
                 let line = line.map_err(|e| format!("reading cargo bench output: {e}"))?;
                 println!("{line}");
                 if line.starts_with(MEMORY_LINE) {
-                    memory = Some(line);
+                    lines.memory = Some(line);
+                } else if line.starts_with(durable::PREFIX) {
+                    lines.durable.push(line);
                 }
             }
         }
@@ -205,11 +215,18 @@ impl Bench {
             .wait()
             .map_err(|e| format!("waiting for cargo bench: {e}"))?;
         if status.success() {
-            Ok(memory)
+            Ok(())
         } else {
             Err(format!("cargo bench failed ({status})"))
         }
     }
+}
+
+/// The lines of the measurement programs, from `cargo bench`'s output.
+#[derive(Debug, Default)]
+struct Lines {
+    memory: Option<String>,
+    durable: Vec<String>,
 }
 
 /// Runs the zero-allocation test; `Ok` with its summary line when it passed.

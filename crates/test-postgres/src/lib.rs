@@ -27,6 +27,11 @@
 //!   deletes its directory: no postgres process is left behind.
 //! - **TLS** is on, with a CA and a server certificate for `localhost`
 //!   generated at start (`rcgen`), so the TLS tests need no files.
+//! - **Durability is off** (`fsync=off`, `synchronous_commit=off`,
+//!   `full_page_writes=off`): the data is thrown away anyway, and the tests
+//!   are about behaviour, not speed. A benchmark that compares durable
+//!   paths asks for [`durable_cluster`] instead, which keeps PostgreSQL's
+//!   defaults (every commit flushed to disk).
 //! - **Restarts** ([`Cluster::restart`]): a fast shutdown (`pg_ctl stop -m
 //!   fast`), a chosen time down, and the same server again on the same port
 //!   and data, for tests of what survives a database restart.
@@ -49,7 +54,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -64,10 +69,14 @@ pub struct Cluster {
     pub ca_pem: String,
     /// Where `ca_pem` is stored, readable by the tests.
     pub ca_file: PathBuf,
+    /// Whether commits are flushed to disk ([`durable_cluster`]).
+    pub durable: bool,
     bin: PathBuf,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+/// Set by [`durable_cluster`] before the cluster starts.
+static DURABLE: AtomicBool = AtomicBool::new(false);
 static DATABASES: AtomicU32 = AtomicU32::new(0);
 
 /// Where the PostgreSQL binaries are, if anywhere.
@@ -121,6 +130,20 @@ pub fn cluster_or_skip(test: &str) -> Option<&'static Cluster> {
         return None;
     }
     Some(cluster())
+}
+
+/// The cluster with PostgreSQL's default durability (`fsync`,
+/// `synchronous_commit` and `full_page_writes` on), for benchmarks that
+/// compare durable paths. Panics if this process already started the
+/// ordinary, non-durable cluster.
+pub fn durable_cluster() -> &'static Cluster {
+    DURABLE.store(true, Ordering::SeqCst);
+    let cluster = cluster();
+    assert!(
+        cluster.durable,
+        "the test cluster was started without durability before durable_cluster() was called"
+    );
+    cluster
 }
 
 /// The cluster, started on first use (panics if it cannot start).
@@ -251,16 +274,18 @@ fn start() -> Result<Cluster, String> {
     if is_root() {
         chown_tree(&hba, id_of("-u", "postgres")?, id_of("-g", "postgres")?)?;
     }
+    let durable = DURABLE.load(Ordering::SeqCst);
     let mut last = String::new();
     for _ in 0..10 {
         let port = free_port()?;
-        match run_server(&bin, &dir, port) {
+        match run_server(&bin, &dir, port, durable) {
             Ok(()) => {
                 return Ok(Cluster {
                     port,
                     dir,
                     ca_pem,
                     ca_file,
+                    durable,
                     bin,
                 });
             }
@@ -288,8 +313,8 @@ cleanup() { kill -QUIT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$DIR"; exit 0; }
 trap cleanup TERM INT HUP
 while :; do
     "$BIN/postgres" -D "$DIR/data" -p "$PORT" -k "$DIR" -c listen_addresses=127.0.0.1 \
-        -c hba_file="$DIR/pg_hba.conf" -c fsync=off -c synchronous_commit=off \
-        -c full_page_writes=off -c max_connections=400 -c ssl=on \
+        -c hba_file="$DIR/pg_hba.conf" -c fsync="$FSYNC" -c synchronous_commit="$FSYNC" \
+        -c full_page_writes="$FSYNC" -c max_connections=400 -c ssl=on \
         -c ssl_cert_file="$DIR/server.crt" -c ssl_key_file="$DIR/server.key" \
         -c log_min_messages=warning >> "$DIR/log-$PORT" 2>&1 &
     pid=$!
@@ -301,7 +326,7 @@ while :; do
 done
 "#;
 
-fn run_server(bin: &Path, dir: &Path, port: u16) -> Result<(), Retry> {
+fn run_server(bin: &Path, dir: &Path, port: u16, durable: bool) -> Result<(), Retry> {
     let mut command = Command::new("setpriv");
     if is_root() {
         command.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
@@ -311,6 +336,7 @@ fn run_server(bin: &Path, dir: &Path, port: u16) -> Result<(), Retry> {
         .env("BIN", bin)
         .env("DIR", dir)
         .env("PORT", port.to_string())
+        .env("FSYNC", if durable { "on" } else { "off" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -58,6 +58,8 @@ pub(super) struct Figures {
     pub(super) memory_line: Option<String>,
     pub(super) alloc_test: Option<Result<String, String>>,
     pub(super) outbox: Option<Result<String, String>>,
+    /// The `durable_*` lines (section 7).
+    pub(super) durable: Vec<String>,
     pub(super) missing: Vec<String>,
 }
 
@@ -73,6 +75,7 @@ impl Figures {
             memory_line,
             alloc_test,
             outbox: None,
+            durable: Vec::new(),
             missing: Vec::new(),
         };
         if figures.memory.is_none() && figures.memory_line.is_some() {
@@ -432,14 +435,14 @@ impl Figures {
         ]);
 
         // 6. The durable outbox.
+        let _ = writeln!(out, "## 6. Outbox enqueue with durability on\n");
         let _ = writeln!(
             out,
-            "## 6. Outbox enqueue with durability on
-"
-        );
-        let _ = writeln!(
-            out,
-            "signal-outbox-sqlite's `enqueue` into an SQLite file in WAL mode with              `synchronous=FULL` (every commit reaches the disk), 50,000 signals of about 200 bytes              in batches of 500 (group commit: one transaction per batch, each signal acknowledged              only after its batch committed). Goal: at least 5,000 signals/s. Command:              `cargo run --release -p signal-outbox-sqlite --example enqueue_throughput`.\n"
+            "signal-outbox-sqlite's `enqueue` into an SQLite file in WAL mode with \
+             `synchronous=FULL` (every commit reaches the disk), 50,000 signals of about 200 bytes \
+             in batches of 500 (group commit: one transaction per batch, each signal acknowledged \
+             only after its batch committed). Goal: at least 5,000 signals/s. Command: \
+             `cargo run --release -p signal-outbox-sqlite --example enqueue_throughput`.\n"
         );
         let rate = match &self.outbox {
             Some(Ok(line)) => {
@@ -463,6 +466,13 @@ impl Figures {
             "≥ 5,000 signals/s".to_owned(),
             met(rate.map(|r| r >= 5_000.0)),
         ]);
+
+        // 7. The durable path against the direct one.
+        out.push_str(&super::durable::section(
+            &self.durable,
+            summary,
+            &mut self.missing,
+        ));
         out
     }
 }
@@ -479,6 +489,7 @@ pub(super) fn reproduce(bench: &Bench) -> String {
          cargo bench -p ops-alerts --bench format -- --warm-up-time {w} --measurement-time {m} --noplot\n\
          cargo bench -p signal-delivery --bench e2e -- --warm-up-time {w} --measurement-time {m} --noplot\n\
          cargo bench -p signal-delivery --bench parked_memory\n\
+         cargo bench -p signal-delivery --bench durable   # DURABLE_BENCH_BACKLOGS=10000,100000,1000000 for the million\n\
          cargo test -p retry-core --test zero_alloc\n\
          cargo run --release -p signal-outbox-sqlite --example enqueue_throughput\n\
          ```\n\n\
