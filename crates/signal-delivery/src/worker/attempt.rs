@@ -10,7 +10,7 @@ use signal_outbox::{AttemptRecord, MAX_EXCERPT_LEN, Outcome, truncate_utf8};
 use tokio::time::Instant;
 
 use super::claim::Job;
-use super::record::{NotRecorded, Recorder};
+use super::record::{NotRecorded, Recorder, Slot};
 use crate::alerts::stored::{failure_alert, is_outage};
 use crate::outcome::DeliveryError;
 use crate::service::DeliveryService;
@@ -38,8 +38,12 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// One attempt for one claimed row, and its recorded outcome.
-pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
+/// One attempt for one claimed row, and its recorded outcome. `slot` is the
+/// attempt's place among the worker's concurrent attempts: it is given back
+/// once the outcome is handed to the recorder, so the next claim need not
+/// wait for this one's commit.
+pub(super) async fn attempt(ctx: &Ctx, job: Job, mut slot: Slot) -> Done {
+    let slot = &mut slot;
     let service = &ctx.service;
     let row = &job.row;
     let attempt_no = row.attempts.saturating_add(1);
@@ -47,7 +51,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
     // again so that nothing malformed is ever signed and sent.
     if let Err(error) = Signal::from_json(&row.body) {
         let error = DeliveryError::invalid(Some(row.id.clone()), error);
-        return give_up(ctx, &job, row.attempts, None, error).await;
+        return give_up(ctx, &job, slot, row.attempts, None, error).await;
     }
     // Asked right before the attempt, not when the retry was scheduled, so
     // that a refusal really holds the retry back (the in-memory loop's rule).
@@ -56,7 +60,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
         if row.attempts == 0 {
             budget.deposit(now);
         } else if !budget.try_withdraw(now) {
-            return defer(ctx, &job).await;
+            return defer(ctx, &job, slot).await;
         }
     }
     telemetry::record_attempt();
@@ -77,7 +81,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
             };
             // A delivery that ends an outage stores the recovered alert in
             // the same transaction (the outbox's ledger decides).
-            let recorded = ctx.recorder.record(outcome).await;
+            let recorded = ctx.recorder.record(outcome, slot).await;
             return match recorded {
                 Ok(()) => {
                     telemetry::record_delivered(age);
@@ -115,7 +119,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
                 delay,
                 last_error: text.clone(),
             };
-            match ctx.recorder.record(outcome).await {
+            match ctx.recorder.record(outcome, slot).await {
                 Ok(()) => {
                     telemetry::record_retry();
                     tracing::debug!(attempt = attempt_no, delay_ms = millis(delay), error = %text, "attempt failed, rescheduled");
@@ -135,7 +139,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job) -> Done {
         }
         RetryDecision::GiveUp(reason) => {
             let error = DeliveryError::gave_up(&row.id, reason, attempt_no, age, error);
-            give_up(ctx, &job, attempt_no, Some(record), error).await
+            give_up(ctx, &job, slot, attempt_no, Some(record), error).await
         }
     }
 }
@@ -191,7 +195,7 @@ pub(super) fn redact_excerpt(text: &str) -> String {
 /// The budget refused this due retry: reschedule it without an attempt
 /// (attempts and last error unchanged), or dead-letter it with `budget` once
 /// the deadline has come.
-async fn defer(ctx: &Ctx, job: &Job) -> Done {
+async fn defer(ctx: &Ctx, job: &Job, slot: &mut Slot) -> Done {
     let row = &job.row;
     let age = job.age();
     let decision = decide_after_refusal(ctx.service.policy(), age, &mut SplitMix64::from_entropy());
@@ -203,7 +207,7 @@ async fn defer(ctx: &Ctx, job: &Job) -> Done {
                 .clone()
                 .unwrap_or_else(|| "(no error recorded)".to_owned());
             let error = DeliveryError::held_back(&row.id, row.attempts, age, last_error);
-            return give_up(ctx, job, row.attempts, None, error).await;
+            return give_up(ctx, job, slot, row.attempts, None, error).await;
         }
     };
     let outcome = Outcome::Defer {
@@ -211,7 +215,7 @@ async fn defer(ctx: &Ctx, job: &Job) -> Done {
         token: row.token,
         delay,
     };
-    match ctx.recorder.record(outcome).await {
+    match ctx.recorder.record(outcome, slot).await {
         Ok(()) => {
             telemetry::record_deferral();
             tracing::debug!(
@@ -232,6 +236,7 @@ async fn defer(ctx: &Ctx, job: &Job) -> Done {
 async fn give_up(
     ctx: &Ctx,
     job: &Job,
+    slot: &mut Slot,
     attempts: u32,
     attempt: Option<AttemptRecord>,
     error: DeliveryError,
@@ -248,7 +253,7 @@ async fn give_up(
         alert: failure_alert(ctx.service.alerts(), &error, allowed),
         outage: is_outage(&error),
     };
-    match ctx.recorder.record(outcome).await {
+    match ctx.recorder.record(outcome, slot).await {
         Ok(()) => {
             ctx.service.report_stored_failure(&error);
             Done::DeadLettered

@@ -114,19 +114,20 @@ mod record;
 mod retention;
 mod settings;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use signal_outbox::{Outbox, OutboxError, WorkerInfo, now_millis};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::alerts::sender::AlertSender;
 use crate::service::DeliveryService;
 use attempt::{Ctx, Done};
-use claim::{Claimer, keep_alive, refresh_once, refresh_stats};
+use claim::{Claimer, Job, keep_alive, refresh_once, refresh_stats};
 use record::Recorder;
 pub use settings::WorkerSettings;
 
@@ -309,8 +310,12 @@ impl Worker {
             settings.heartbeat_interval,
         ));
         let alert_sender = AlertSender::start(&service, Arc::clone(&outbox), &name);
-        let (recorder, recording) =
-            Recorder::start(Arc::clone(&outbox), Arc::clone(&name), alert_sender.waker());
+        let (recorder, recording) = Recorder::start(
+            Arc::clone(&outbox),
+            Arc::clone(&name),
+            alert_sender.waker(),
+            settings.concurrency,
+        );
         let stats = tokio::spawn(refresh_stats(Arc::clone(&outbox), settings.stats_interval));
         let purge = settings.retention.map(|retention| {
             tokio::spawn(retention::purge_loop(
@@ -343,6 +348,22 @@ impl Worker {
         let mut hints = outbox.wake_hints();
         let mut unavailable = None;
 
+        // Claimed rows not started yet. Claims run one batch ahead, while
+        // attempts are in flight, so a slot that comes free starts its next
+        // row at once instead of waiting for a claim's round trip and commit.
+        let mut ready: VecDeque<Job> = VecDeque::new();
+        let starter = Starter {
+            ctx: Arc::clone(&ctx),
+            held: held.clone(),
+        };
+        // Every claim is a commit (an fsync): claim at least half a batch
+        // while anything is under way, rather than one row at a time.
+        let worth_claiming = settings
+            .batch_size
+            .min(settings.concurrency)
+            .div_ceil(2)
+            .max(1);
+
         'claiming: loop {
             while let Some(done) = tasks.try_join_next() {
                 reap(&mut report, done);
@@ -351,25 +372,48 @@ impl Worker {
             if is_ready(shutdown.as_mut()).await {
                 break 'claiming;
             }
-            let free = permits.available_permits().min(settings.batch_size);
-            // Every claim is a commit (an fsync): while attempts are in
-            // flight, wait until at least half a batch of slots is free
-            // rather than claiming one row at a time.
-            let worth_claiming = settings
-                .batch_size
-                .min(settings.concurrency)
-                .div_ceil(2)
-                .max(1);
-            if free == 0 || (free < worth_claiming && !tasks.is_empty()) {
+            while !ready.is_empty() {
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    break;
+                };
+                if let Some(job) = ready.pop_front() {
+                    starter.start(&mut tasks, job, permit);
+                }
+            }
+            let busy = settings.concurrency - permits.available_permits();
+            let room = (settings.concurrency + settings.batch_size)
+                .saturating_sub(busy + ready.len())
+                .min(settings.batch_size);
+            let idle = busy == 0 && ready.is_empty();
+            if room < worth_claiming && !idle {
+                // One batch is waiting already: start it as slots come free.
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break 'claiming,
-                    Some(done) = tasks.join_next() => reap(&mut report, done),
+                    Ok(permit) = Arc::clone(&permits).acquire_owned() => {
+                        if let Some(job) = ready.pop_front() {
+                            starter.start(&mut tasks, job, permit);
+                        }
+                    }
                 }
                 continue;
             }
-            let claimed = claimer.claim(free).await;
-            if claimed.is_empty() {
+            let claimed = {
+                let claim = claimer.claim(room);
+                tokio::pin!(claim);
+                loop {
+                    tokio::select! {
+                        biased;
+                        claimed = &mut claim => break claimed,
+                        Ok(permit) = Arc::clone(&permits).acquire_owned(), if !ready.is_empty() => {
+                            if let Some(job) = ready.pop_front() {
+                                starter.start(&mut tasks, job, permit);
+                            }
+                        }
+                    }
+                }
+            };
+            if claimed.is_empty() && ready.is_empty() {
                 if let Some(gone) = claimer.unavailable_for(settings.exit_after_unavailable) {
                     tracing::error!(
                         for_s = gone.for_how_long.as_secs(),
@@ -393,32 +437,12 @@ impl Worker {
                 continue;
             }
             report.claimed += claimed.len() as u64;
-            if is_ready(shutdown.as_mut()).await {
-                // Claimed but not attempted: handed back by release_all below.
-                break 'claiming;
-            }
             for job in claimed {
-                // Only this loop takes permits, and it claimed at most the
-                // free ones, so this succeeds; if not, the row stays claimed
-                // and is released at shutdown or taken over after its lease.
-                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    tracing::warn!(signal_id = %job.row.id, "no free slot for a claimed row");
-                    continue;
-                };
-                let ctx = Arc::clone(&ctx);
-                let held = held.clone();
+                // Held from the claim on: its lease is renewed while it waits
+                // for a slot, and until its outcome is committed. Rows still
+                // waiting at shutdown are handed back by release_all below.
                 held.insert(&job.row.id, job.row.token);
-                let span = tracing::info_span!("signal", id = %job.row.id, attempt = job.row.attempts.saturating_add(1));
-                tasks.spawn(
-                    async move {
-                        let id = job.row.id.clone();
-                        let done = attempt::attempt(&ctx, job).await;
-                        held.remove(&id);
-                        drop(permit);
-                        done
-                    }
-                    .instrument(span),
-                );
+                ready.push_back(job);
             }
         }
 
@@ -426,6 +450,8 @@ impl Worker {
         while let Some(done) = tasks.join_next().await {
             reap(&mut report, done);
         }
+        // The recorder ends once every handle on it is gone.
+        drop(starter);
         drop(ctx);
         if let Err(error) = recording.await {
             tracing::error!(error = %error, "outbox recorder task failed");
@@ -462,6 +488,32 @@ impl Worker {
             "outbox worker stopped"
         );
         Ok(report)
+    }
+}
+
+/// Starts attempt tasks: what each needs, shared.
+struct Starter {
+    ctx: Arc<Ctx>,
+    held: lease::Held,
+}
+
+impl Starter {
+    /// Starts the attempt of `job` in the slot `permit`.
+    fn start(&self, tasks: &mut JoinSet<Done>, job: Job, permit: OwnedSemaphorePermit) {
+        let ctx = Arc::clone(&self.ctx);
+        let held = self.held.clone();
+        let span = tracing::info_span!("signal", id = %job.row.id, attempt = job.row.attempts.saturating_add(1));
+        tasks.spawn(
+            async move {
+                let id = job.row.id.clone();
+                // The slot comes back when the outcome is handed to the
+                // recorder; the lease is renewed until it is committed.
+                let done = attempt::attempt(&ctx, job, Some(permit)).await;
+                held.remove(&id);
+                done
+            }
+            .instrument(span),
+        );
     }
 }
 
