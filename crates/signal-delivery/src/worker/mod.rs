@@ -352,6 +352,8 @@ impl Worker {
         // attempts are in flight, so a slot that comes free starts its next
         // row at once instead of waiting for a claim's round trip and commit.
         let mut ready: VecDeque<Job> = VecDeque::new();
+        // The last claim found fewer rows than it asked for.
+        let mut drained = false;
         let starter = Starter {
             ctx: Arc::clone(&ctx),
             held: held.clone(),
@@ -385,8 +387,10 @@ impl Worker {
                 .saturating_sub(busy + ready.len())
                 .min(settings.batch_size);
             let idle = busy == 0 && ready.is_empty();
-            if room < worth_claiming && !idle {
-                // One batch is waiting already: start it as slots come free.
+            if (room < worth_claiming || (drained && !ready.is_empty())) && !idle {
+                // A batch is waiting already, or the last claim found less
+                // than it asked for (nothing more is due): start the queued
+                // rows as slots come free rather than asking again.
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break 'claiming,
@@ -413,6 +417,7 @@ impl Worker {
                     }
                 }
             };
+            drained = claimed.len() < room;
             if claimed.is_empty() && ready.is_empty() {
                 if let Some(gone) = claimer.unavailable_for(settings.exit_after_unavailable) {
                     tracing::error!(

@@ -15,6 +15,11 @@ pub struct FailingClaims {
     pub refused: AtomicU64,
     /// The next this many record calls fail as unavailable.
     pub failing_records: AtomicU64,
+    /// Every claim call, refused or not.
+    pub claims: AtomicU64,
+    /// Notified when `claims` passes 100: a worker asking in a loop ends
+    /// its test with a failure instead of a hang.
+    pub claims_runaway: tokio::sync::Notify,
 }
 
 impl FailingClaims {
@@ -24,6 +29,8 @@ impl FailingClaims {
             failing: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             failing_records: AtomicU64::new(0),
+            claims: AtomicU64::new(0),
+            claims_runaway: tokio::sync::Notify::new(),
         })
     }
 }
@@ -41,6 +48,9 @@ impl SignalStore for FailingClaims {
         limit: usize,
         lease: Duration,
     ) -> BoxFuture<'_, Result<Claims, OutboxError>> {
+        if self.claims.fetch_add(1, Ordering::SeqCst) == 100 {
+            self.claims_runaway.notify_one();
+        }
         if self.failing.load(Ordering::SeqCst) {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Box::pin(async {
