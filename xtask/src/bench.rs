@@ -12,6 +12,7 @@
 mod durable;
 mod machine;
 mod report;
+mod reproduce;
 
 use crate::flags::Flags;
 use machine::{load_average, machine};
