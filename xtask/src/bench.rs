@@ -2,59 +2,87 @@
 //!
 //! Runs the criterion benchmarks of retry-core, hmac-client, ops-alerts and
 //! signal-delivery (release builds through `cargo bench`, with short warm-up
-//! and measurement times), the parked-signals memory measurement, the
-//! durable-path program (outbox workers against `deliver`) and the
-//! zero-allocation test, then reads criterion's estimates
+//! and measurement times; the end-to-end one three times), the
+//! parked-signals memory measurement, the durable-path program (outbox
+//! workers against `deliver`), the zero-allocation test and the outbox's
+//! enqueue example; with `--external`, the end-to-end and durable benches
+//! again against nginx. Then it reads criterion's estimates
 //! (`<target>/criterion/<group>/<bench>/new/estimates.json`, the mean) and
 //! writes `docs/benchmarks.md`: each comparison with both sides, the ratio,
 //! the goal and whether it was met, and the machine it ran on.
 
+mod commands;
 mod durable;
+mod e2e;
+mod external;
 mod machine;
+mod nginx;
 mod report;
 mod reproduce;
+mod steps;
 
 use crate::flags::Flags;
+use commands::{cargo, run_alloc_test, run_outbox_enqueue, stream};
 use machine::{load_average, machine};
 use report::*;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
+pub use steps::Step;
 
 const HELP: &str = "\
-usage: cargo xtask bench [--warm-up SECONDS] [--measurement SECONDS] [--report-only] [--output PATH]
+usage: cargo xtask bench [--warm-up SECONDS] [--measurement SECONDS] [--external]
+                         [--only STEPS] [--report-only] [--output PATH]
 
   --warm-up SECONDS      criterion warm-up time per benchmark, 1 to 60 (default 1)
   --measurement SECONDS  criterion measurement time per benchmark, 1 to 600 (default 2)
+  --external             also measure against a receiver outside the process: starts
+                         nginx (its own config, 127.0.0.1, a free port) and measures wrk,
+                         then the e2e bench and the SQLite worker against it (section 8).
+                         Needs nginx and wrk: apt-get install -y nginx-light wrk
+  --only STEPS           run only these steps (comma-separated): retry, signing, format,
+                         parked_memory, durable, e2e, zero_alloc, enqueue, external
+                         (external implies --external). The report is still written,
+                         with the other figures as earlier runs left them (criterion's)
+                         or not measured; missing figures are then not an error. Pass
+                         --output elsewhere to keep docs/benchmarks.md.
   --report-only          do not run anything: rewrite the report from the last results
+                         (with --external, section 8 from the last --external run)
   --output PATH          where to write the report (default docs/benchmarks.md)
 
-Runs, in release mode and one after the other (a few minutes on 2 cores once built):
+Runs, in release mode and one after the other (about ten minutes on 2 cores once built):
   cargo bench -p retry-core --bench retry            backoff schedule and retry loop vs backon, backoff
   cargo bench -p hmac-client --bench signing         sign/verify 512 B and 4 KiB vs plain hmac+sha2
   cargo bench -p ops-alerts --bench format           alert formatting of a 10,000-character error
-  cargo bench -p signal-delivery --bench e2e         loopback delivery vs bare reqwest, concurrency 1-256
   cargo bench -p signal-delivery --bench parked_memory   RSS with 10,000 signals waiting to retry
   cargo bench -p signal-delivery --bench durable     outbox worker (SQLite, PostgreSQL) vs deliver, latency
+  cargo bench -p signal-delivery --bench e2e         three times: loopback delivery vs bare reqwest,
+                                                     concurrency 1-256, the median of the three ratios
   cargo test -p retry-core --test zero_alloc         zero heap allocations per retry attempt
-then writes the report. Criterion's results go to $CARGO_TARGET_DIR/criterion (default target/criterion).";
+  cargo run --release -p signal-outbox-sqlite --example enqueue_throughput
+and with --external (nginx running; BENCH_RECEIVER_URL makes both benches post to it):
+  wrk -t1 -c1|8|64|256 -d5s                          POSTs of the signal body, the receiver's baseline
+  cargo bench -p signal-delivery --bench e2e         once, every row to nginx
+  cargo bench -p signal-delivery --bench durable     the SQLite drains only, to nginx
+then writes the report. Criterion's results go to $CARGO_TARGET_DIR/criterion (default
+target/criterion): e2e-run-1..3/ for the three e2e runs, external/ for --external.";
 
-/// The criterion targets, as `(package, bench target)`, in running order.
-const CRITERION_TARGETS: [(&str, &str); 4] = [
-    ("retry-core", "retry"),
-    ("hmac-client", "signing"),
-    ("ops-alerts", "format"),
-    ("signal-delivery", "e2e"),
-];
-/// The criterion groups those targets write (cleared before a run so that a
-/// failed benchmark cannot leave stale figures in the report).
-const GROUPS: [&str; 6] = [
-    "backoff_schedule",
-    "retry_loop",
-    "hmac_sign",
-    "hmac_verify",
-    "alert_format_10k",
-    "e2e_loopback",
+/// The criterion targets of the first `cargo bench`, as `(step, package,
+/// bench target, the groups it writes)`. Its groups are cleared before a run
+/// so that a failed benchmark cannot leave stale figures in the report.
+const CRITERION_TARGETS: [(Step, &str, &str, &[&str]); 3] = [
+    (
+        Step::Retry,
+        "retry-core",
+        "retry",
+        &["backoff_schedule", "retry_loop"],
+    ),
+    (
+        Step::Signing,
+        "hmac-client",
+        "signing",
+        &["hmac_sign", "hmac_verify"],
+    ),
+    (Step::Format, "ops-alerts", "format", &["alert_format_10k"]),
 ];
 const CONCURRENCY: [u32; 4] = [1, 8, 64, 256];
 const MEMORY_LINE: &str = "parked_memory ";
@@ -66,6 +94,10 @@ pub struct Bench {
     pub warm_up: u32,
     /// Criterion `--measurement-time`, seconds.
     pub measurement: u32,
+    /// Also measure against nginx (section 8).
+    pub external: bool,
+    /// Run only these steps (`--only`); `None` runs them all.
+    pub only: Option<Vec<Step>>,
     /// Only rewrite the report from existing results.
     pub report_only: bool,
     /// The report's path (relative paths are from the workspace root).
@@ -109,6 +141,13 @@ impl Bench {
         let measurement = flags
             .value("--measurement", "whole seconds, 1 to 600", seconds(600))?
             .unwrap_or(2);
+        let only = flags.value(
+            "--only",
+            &format!("a comma-separated list of {}", Step::names()),
+            Step::parse_list,
+        )?;
+        let external = flags.switch("--external")
+            || only.as_ref().is_some_and(|o| o.contains(&Step::External));
         let report_only = flags.switch("--report-only");
         let output = flags
             .value("--output", "a file path", |s| {
@@ -116,12 +155,39 @@ impl Bench {
             })?
             .unwrap_or_else(|| PathBuf::from("docs/benchmarks.md"));
         flags.finish()?;
+        if report_only && only.is_some() {
+            return Err("--only runs steps and --report-only runs none: pass one".to_owned());
+        }
         Ok(Some(Bench {
             warm_up,
             measurement,
+            external,
+            only,
             report_only,
             output,
         }))
+    }
+
+    /// Whether this run runs `step`.
+    pub fn runs(&self, step: Step) -> bool {
+        if self.report_only {
+            return false;
+        }
+        match &self.only {
+            Some(only) => only.contains(&step),
+            None => step != Step::External || self.external,
+        }
+    }
+
+    /// Criterion's flags for the run's times.
+    pub(crate) fn criterion_args(&self) -> Vec<String> {
+        vec![
+            "--warm-up-time".to_owned(),
+            self.warm_up.to_string(),
+            "--measurement-time".to_owned(),
+            self.measurement.to_string(),
+            "--noplot".to_owned(),
+        ]
     }
 
     /// Runs everything and writes the report. The report is written even
@@ -129,28 +195,33 @@ impl Bench {
     pub fn run(self) -> Result<(), String> {
         let root = workspace_root();
         let criterion_dir = target_dir(&root).join("criterion");
+        if self.runs(Step::External) {
+            // Before the long steps, not after them.
+            nginx::Tools::find()?;
+        }
         let load_before = load_average();
         let mut problems = Vec::new();
         let mut lines = Lines::default();
-        let mut alloc_test = None;
-        let mut outbox = None;
-        if !self.report_only {
-            for group in GROUPS {
-                let dir = criterion_dir.join(group);
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
-                }
-            }
-            if let Err(problem) = self.run_benches(&root, &criterion_dir, &mut lines) {
-                problems.push(problem);
-            }
-            alloc_test = Some(run_alloc_test(&root));
-            outbox = Some(run_outbox_enqueue(&root));
+        if let Err(problem) = self.run_benches(&root, &criterion_dir, &mut lines) {
+            problems.push(problem);
+        }
+        if self.runs(Step::E2e)
+            && let Err(problem) = e2e::run(&self, &root, &criterion_dir)
+        {
+            problems.push(problem);
+        }
+        let alloc_test = self.runs(Step::ZeroAlloc).then(|| run_alloc_test(&root));
+        let outbox = self.runs(Step::Enqueue).then(|| run_outbox_enqueue(&root));
+        if self.runs(Step::External)
+            && let Err(problem) = external::run(&self, &root, &criterion_dir)
+        {
+            problems.push(format!("--external: {problem}"));
         }
         let mut figures = Figures::read(&criterion_dir, lines.memory, alloc_test);
         figures.outbox = outbox;
         figures.durable = lines.durable;
+        figures.e2e = e2e::read(&criterion_dir);
+        figures.external = external::Stored::read(&criterion_dir);
         let mut machine = machine();
         machine.load = format!("{load_before} before the run, {} after", load_average());
         let report = figures.report(&self, &machine);
@@ -162,7 +233,15 @@ impl Bench {
         std::fs::write(&output, report)
             .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
         println!("\nwrote {}", output.display());
-        problems.extend(figures.missing.iter().map(|m| format!("no result for {m}")));
+        if self.only.is_none() {
+            problems.extend(figures.missing.iter().map(|m| format!("no result for {m}")));
+        } else if !figures.missing.is_empty() {
+            println!(
+                "note (--only): {} figures not found, not an error with --only (first: {})",
+                figures.missing.len(),
+                figures.missing[..figures.missing.len().min(3)].join(", ")
+            );
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -170,56 +249,66 @@ impl Bench {
         }
     }
 
-    /// One `cargo bench` for every target; its output is shown as it comes
-    /// and the measurement programs' lines are picked out of it (kept even
-    /// when a later benchmark fails).
+    /// One `cargo bench` for the criterion targets, the memory program and
+    /// the durable program this run runs (none: nothing to do); the
+    /// programs' lines are picked out of its output (kept even when a later
+    /// benchmark fails).
     fn run_benches(
         &self,
         root: &Path,
         criterion_dir: &Path,
         lines: &mut Lines,
     ) -> Result<(), String> {
-        let mut command = Command::new(cargo());
-        command.current_dir(root).arg("bench");
-        for (package, _) in CRITERION_TARGETS {
-            command.args(["-p", package]);
+        let targets: Vec<_> = CRITERION_TARGETS
+            .iter()
+            .filter(|(step, ..)| self.runs(*step))
+            .collect();
+        let programs: Vec<&str> = [
+            (Step::ParkedMemory, "parked_memory"),
+            (Step::Durable, "durable"),
+        ]
+        .into_iter()
+        .filter(|(step, _)| self.runs(*step))
+        .map(|(_, name)| name)
+        .collect();
+        if targets.is_empty() && programs.is_empty() {
+            return Ok(());
         }
-        for (_, bench) in CRITERION_TARGETS {
-            command.args(["--bench", bench]);
-        }
-        command.args(["--bench", "parked_memory", "--bench", "durable", "--"]);
-        command.args([
-            "--warm-up-time",
-            &self.warm_up.to_string(),
-            "--measurement-time",
-            &self.measurement.to_string(),
-            "--noplot",
-        ]);
-        command.env("CRITERION_HOME", criterion_dir);
-        println!("$ {}", describe(&command));
-        let mut child = command
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-        if let Some(stdout) = child.stdout.take() {
-            for line in BufReader::new(stdout).lines() {
-                let line = line.map_err(|e| format!("reading cargo bench output: {e}"))?;
-                println!("{line}");
-                if line.starts_with(MEMORY_LINE) {
-                    lines.memory = Some(line);
-                } else if line.starts_with(durable::PREFIX) {
-                    lines.durable.push(line);
+        for (_, _, _, groups) in &targets {
+            for group in *groups {
+                let dir = criterion_dir.join(group);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
                 }
             }
         }
-        let status = child
-            .wait()
-            .map_err(|e| format!("waiting for cargo bench: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("cargo bench failed ({status})"))
+        let mut command = Command::new(cargo());
+        command.current_dir(root).arg("bench");
+        for (_, package, _, _) in &targets {
+            command.args(["-p", package]);
         }
+        if !programs.is_empty() {
+            command.args(["-p", "signal-delivery"]);
+        }
+        for (_, _, bench, _) in &targets {
+            command.args(["--bench", bench]);
+        }
+        for program in &programs {
+            command.args(["--bench", program]);
+        }
+        command.arg("--").args(self.criterion_args());
+        command.env("CRITERION_HOME", criterion_dir);
+        let mut output = Vec::new();
+        let result = stream(&mut command, &mut output);
+        for line in output {
+            if line.starts_with(MEMORY_LINE) {
+                lines.memory = Some(line);
+            } else if line.starts_with(durable::PREFIX) {
+                lines.durable.push(line);
+            }
+        }
+        result
     }
 }
 
@@ -228,79 +317,6 @@ impl Bench {
 struct Lines {
     memory: Option<String>,
     durable: Vec<String>,
-}
-
-/// Runs the zero-allocation test; `Ok` with its summary line when it passed.
-fn run_alloc_test(root: &Path) -> Result<String, String> {
-    let mut command = Command::new(cargo());
-    command
-        .current_dir(root)
-        .args(["test", "-p", "retry-core", "--test", "zero_alloc"]);
-    println!("$ {}", describe(&command));
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run cargo test: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    print!("{stdout}");
-    let summary = stdout
-        .lines()
-        .find(|l| l.starts_with("test result:"))
-        .unwrap_or("no test result line")
-        .to_owned();
-    if output.status.success() {
-        Ok(summary)
-    } else {
-        Err(summary)
-    }
-}
-
-/// The outbox's enqueue throughput with durability on (issue: at least
-/// 5,000 signals/s): its example program, in release mode, prints one
-/// `enqueue: ... N signals/s` line.
-fn run_outbox_enqueue(root: &Path) -> Result<String, String> {
-    let mut command = Command::new(cargo());
-    command.current_dir(root).args([
-        "run",
-        "--release",
-        "-p",
-        "signal-outbox-sqlite",
-        "--example",
-        "enqueue_throughput",
-    ]);
-    println!("$ {}", describe(&command));
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run cargo run: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    print!("{stdout}");
-    match stdout.lines().find(|l| l.starts_with("enqueue:")) {
-        Some(line) if output.status.success() => Ok(line.to_owned()),
-        _ => Err(format!(
-            "enqueue_throughput failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("no output")
-        )),
-    }
-}
-
-/// `N` from the `..., N signals/s` line of the outbox example.
-pub(super) fn signals_per_second(line: &str) -> Option<f64> {
-    let rest = line.strip_suffix(" signals/s")?;
-    rest.rsplit(' ').next()?.parse().ok()
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
-}
-
-fn describe(command: &Command) -> String {
-    let args: Vec<String> = command
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    format!("cargo {}", args.join(" "))
 }
 
 /// The workspace root: the parent of this crate's directory.
@@ -319,13 +335,6 @@ fn target_dir(root: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::machine::{Machine, utc_date_time};
-
-    #[test]
-    fn outbox_rate_is_read_from_the_example_line() {
-        let line = "enqueue: 50000 signals of ~198 B in batches of 500 (WAL, synchronous=FULL): 1.41 s, 35549 signals/s";
-        assert_eq!(signals_per_second(line), Some(35549.0));
-        assert_eq!(signals_per_second("enqueue: broken"), None);
-    }
 
     use super::*;
 
@@ -352,8 +361,38 @@ mod tests {
             (3, 5, true)
         );
         assert!(Bench::parse(args(&["--help"])).unwrap().is_none());
+        assert!(Bench::parse(args(&["--only", "e2e", "--report-only"])).is_err());
+        assert!(Bench::parse(args(&["--only", "e2e,nope"])).is_err());
         assert!(Bench::parse(args(&["--warm-up", "0"])).is_err());
         assert!(Bench::parse(args(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn steps_run_by_default_with_external_and_only() {
+        let all = Bench::parse(args(&[])).unwrap().unwrap();
+        assert!(!all.external);
+        assert!(
+            Step::ALL
+                .iter()
+                .all(|s| all.runs(*s) == (*s != Step::External))
+        );
+        let external = Bench::parse(args(&["--external"])).unwrap().unwrap();
+        assert!(external.external && Step::ALL.iter().all(|s| external.runs(*s)));
+        let only = Bench::parse(args(&["--only=e2e,external"]))
+            .unwrap()
+            .unwrap();
+        assert!(only.external, "external in --only implies --external");
+        let ran: Vec<Step> = Step::ALL.into_iter().filter(|s| only.runs(*s)).collect();
+        assert_eq!(ran, [Step::E2e, Step::External]);
+        let report = Bench::parse(args(&["--report-only", "--external"]))
+            .unwrap()
+            .unwrap();
+        assert!(report.external && Step::ALL.iter().all(|s| !report.runs(*s)));
+        assert!(
+            all.criterion_args()
+                .join(" ")
+                .contains("--measurement-time 2")
+        );
     }
 
     #[test]

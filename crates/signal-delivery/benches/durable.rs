@@ -12,6 +12,7 @@
 //! durable_raw backend=postgres clients=4 batch=64 rows=20000 per_s=…
 //! durable_latency backend=sqlite samples=200 p50_us=… p99_us=… idle_cpu_percent=…
 //! durable_skipped backend=postgres reason=…
+//! durable_external url=… (with BENCH_RECEIVER_URL, below)
 //! ```
 //!
 //! - **Receiver**: an axum server on 127.0.0.1 that verifies every request
@@ -36,6 +37,15 @@
 //!   until the receiver has the signal. Then the whole process's CPU time
 //!   over 5 s with the worker idle.
 //!
+//! **External receiver**: with `BENCH_RECEIVER_URL` set (`cargo xtask bench
+//! --external` points it at nginx), `deliver` and the worker post there and
+//! the in-process receiver is not started. That receiver does not verify
+//! signatures, and the bench cannot see requests arrive: `send` ends when
+//! the last `deliver` returned, a drain when the worker's last `Delivered`
+//! outcome is committed (see `durable/counting.rs`). Only the SQLite drains
+//! run then; the latency rows and PostgreSQL need the in-process receiver's
+//! arrival times or are measured in-process already.
+//!
 //! Backlogs: `DURABLE_BENCH_BACKLOGS` (comma-separated, default
 //! `10000,100000`; add `1000000` for the flatness check at a million) for
 //! SQLite and `DURABLE_BENCH_PG_BACKLOG` (default 20000, 0 to skip) for PostgreSQL.
@@ -43,6 +53,8 @@
 //! Arguments (criterion's flags from `cargo bench`) are ignored.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "durable/counting.rs"]
+mod counting;
 #[path = "durable/postgres.rs"]
 mod postgres;
 
@@ -68,6 +80,15 @@ pub(crate) const CONCURRENCY: usize = 64;
 pub(crate) const BATCH: usize = 64;
 const ENQUEUE_BATCH: usize = 500;
 const LATENCY_SAMPLES: usize = 200;
+/// An URL that replaces the in-process receiver (`cargo xtask bench --external`).
+const RECEIVER_URL_ENV: &str = "BENCH_RECEIVER_URL";
+
+/// The external receiver's URL, when one is set.
+fn external_receiver() -> Option<String> {
+    std::env::var(RECEIVER_URL_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
+}
 
 /// The receiver's state: the verifier and where arrivals are announced.
 #[derive(Clone)]
@@ -93,25 +114,21 @@ async fn receive(
 pub(crate) struct Bench {
     pub(crate) service: DeliveryService,
     arrivals: mpsc::UnboundedReceiver<Instant>,
+    /// Where arrivals are announced; set when the receiver is external and
+    /// the bench itself must announce them.
+    announce: Option<mpsc::UnboundedSender<Instant>>,
 }
 
 impl Bench {
-    async fn start() -> Bench {
+    /// The in-process receiver, or `external`'s URL without one.
+    async fn start(external: Option<String>) -> Bench {
         let (tx, arrivals) = mpsc::unbounded_channel();
-        let state = Receiver {
-            verifier: Verifier::new(SigningKeys::parse(SECRET).unwrap()),
-            arrivals: tx,
+        let (url, announce) = match external {
+            Some(url) => (url, Some(tx)),
+            None => (start_receiver(tx).await, None),
         };
-        let app = Router::new()
-            .route("/signals", post(receive))
-            .with_state(state);
-        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let vars = [
-            ("SIGNAL_SERVER_URL", format!("http://{addr}/signals")),
+            ("SIGNAL_SERVER_URL", url),
             ("SIGNAL_HMAC_SECRET", SECRET.to_owned()),
             ("OPS_ALERTS_DISABLED", "true".to_owned()),
         ];
@@ -124,6 +141,7 @@ impl Bench {
         Bench {
             service: DeliveryService::new(&config).unwrap(),
             arrivals,
+            announce,
         }
     }
 
@@ -160,11 +178,15 @@ impl Bench {
         let mut tasks = JoinSet::new();
         for _ in 0..CONCURRENCY {
             let (service, signals, next) = (self.service.clone(), signals.clone(), next.clone());
+            let announce = self.announce.clone();
             tasks.spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(signal) = signals.get(i) else { break };
                     assert!(service.deliver(signal).await.is_ok(), "deliver failed");
+                    if let Some(announce) = &announce {
+                        let _ = announce.send(Instant::now());
+                    }
                 }
             });
         }
@@ -182,6 +204,10 @@ impl Bench {
         let mut stops = Vec::new();
         let mut runs = JoinSet::new();
         for (n, outbox) in handles.into_iter().enumerate() {
+            let outbox = match &self.announce {
+                Some(announce) => counting::Counting::wrap(outbox, announce.clone()),
+                None => outbox,
+            };
             let (stop, stopped) = oneshot::channel::<()>();
             stops.push(stop);
             let worker = Worker::new(outbox, self.service.clone(), settings())
@@ -361,7 +387,24 @@ fn backlogs() -> Vec<usize> {
         .collect()
 }
 
-async fn sqlite(bench: &mut Bench) {
+/// Starts the verifying receiver on 127.0.0.1; its URL.
+async fn start_receiver(arrivals: mpsc::UnboundedSender<Instant>) -> String {
+    let state = Receiver {
+        verifier: Verifier::new(SigningKeys::parse(SECRET).unwrap()),
+        arrivals,
+    };
+    let app = Router::new()
+        .route("/signals", post(receive))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/signals")
+}
+
+async fn sqlite_drains(bench: &mut Bench) {
     for backlog in backlogs() {
         let send = bench.send_rate(backlog, &format!("s{backlog}")).await;
         let dir = tempfile::tempdir().unwrap();
@@ -370,6 +413,9 @@ async fn sqlite(bench: &mut Bench) {
         let drain = bench.drain(vec![outbox as Arc<dyn Outbox>], backlog).await;
         print_drain("sqlite", 1, backlog, send, &drain);
     }
+}
+
+async fn sqlite_latency(bench: &mut Bench) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.db");
     let worker = Arc::new(SqliteOutbox::open(&path).unwrap());
@@ -383,9 +429,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let external = external_receiver();
     runtime.block_on(async {
-        let mut bench = Bench::start().await;
-        sqlite(&mut bench).await;
+        let mut bench = Bench::start(external.clone()).await;
+        sqlite_drains(&mut bench).await;
+        if let Some(url) = external {
+            println!("durable_external url={url} (signatures not verified; SQLite drains only)");
+            return;
+        }
+        sqlite_latency(&mut bench).await;
         postgres::run(&mut bench).await;
     });
 }

@@ -2,8 +2,9 @@
 //! and `docs/benchmarks.md` written from them, each comparison with both
 //! sides, the ratio, the goal and whether it was met.
 
+use super::commands::signals_per_second;
 use super::machine::Machine;
-use super::{Bench, CONCURRENCY, signals_per_second};
+use super::{Bench, e2e, external};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,12 @@ pub(super) struct Figures {
     pub(super) outbox: Option<Result<String, String>>,
     /// The `durable_*` lines (section 7).
     pub(super) durable: Vec<String>,
+    /// The e2e bench's runs (section 4).
+    pub(super) e2e: Vec<e2e::Run>,
+    /// What the last `--external` run stored (section 8).
+    pub(super) external: Option<external::Stored>,
+    /// Whether section 8 was asked for (`--external`).
+    pub(super) external_requested: bool,
     pub(super) missing: Vec<String>,
 }
 
@@ -78,6 +85,9 @@ impl Figures {
             alloc_test,
             outbox: None,
             durable: Vec::new(),
+            e2e: Vec::new(),
+            external: None,
+            external_requested: false,
             missing: Vec::new(),
         };
         if figures.memory.is_none() && figures.memory_line.is_some() {
@@ -97,16 +107,10 @@ impl Figures {
         value
     }
 
-    /// Requests per second of an e2e benchmark.
-    pub(super) fn throughput(&mut self, bench: &str) -> Option<f64> {
-        let ns = self.ns(bench)?;
-        let n = elements(&self.criterion_dir, bench)?;
-        Some(n / (ns * 1e-9))
-    }
-
     pub(super) fn report(&mut self, bench: &Bench, machine: &Machine) -> String {
         let mut out = String::new();
         let mut summary: Vec<[String; 6]> = Vec::new();
+        self.external_requested = bench.external;
         let body = self.sections(&mut summary);
 
         let _ = writeln!(out, "# Benchmarks\n");
@@ -319,54 +323,8 @@ impl Figures {
         out.push('\n');
 
         // 4. End to end.
-        let _ = writeln!(out, "## 4. End to end on loopback\n");
-        let _ = writeln!(
-            out,
-            "A fixed number of requests per iteration, keep-alive connections, client and axum \
-             server in one process on 127.0.0.1 (one 2-worker tokio runtime). `signal-delivery` \
-             is `DeliveryService::deliver` (retry loop + signing) to a route that verifies every \
-             request with hmac-client's `Verifier`; `bare reqwest` POSTs the same body to a route \
-             of the same server that only reads it. Goal: at least 0.9× the bare throughput at \
-             concurrency 64.\n"
-        );
-        let _ = writeln!(
-            out,
-            "| concurrency | signal-delivery (signed + verified) | bare reqwest | ratio |\n|---|---|---|---|"
-        );
-        let mut signed_64 = None;
-        for c in CONCURRENCY {
-            let signed = self.throughput(&format!("e2e_loopback/signal-delivery/{c}"));
-            let bare = self.throughput(&format!("e2e_loopback/bare-reqwest/{c}"));
-            let r = ratio_of(signed, bare);
-            let _ = writeln!(
-                out,
-                "| {c} | {} | {} | {} |",
-                rate(signed),
-                rate(bare),
-                ratio_value(r)
-            );
-            if c == 64 {
-                signed_64 = signed;
-                summary.push([
-                    "4. loopback throughput, 64 concurrent".to_owned(),
-                    rate(signed),
-                    format!("{} (bare reqwest)", rate(bare)),
-                    ratio_value(r),
-                    "≥ 0.90×".to_owned(),
-                    met(r.map(|r| r >= 0.9)),
-                ]);
-            }
-        }
-        let client_64 = self.throughput("e2e_loopback/hmac-client/64");
-        let bare_signed_64 = self.throughput("e2e_loopback/bare-reqwest-signed/64");
-        let _ = writeln!(
-            out,
-            "\nDiagnostics at concurrency 64, to the verifying route: hmac-client's \
-             `post_signal` alone (signing, no retry loop) {}; the bare reqwest client adding \
-             the signature headers itself (`sign` + three headers) {}.\n",
-            rate(client_64),
-            rate(bare_signed_64)
-        );
+        let (e2e_text, signed_64) = e2e::section(&self.e2e, summary, &mut self.missing);
+        out.push_str(&e2e_text);
         let _ = writeln!(
             out,
             "### Memory with 10,000 signals waiting between retries\n"
@@ -421,7 +379,7 @@ impl Figures {
         );
         let _ = writeln!(
             out,
-            "| function | time |\n|---|---|\n| `format_delivery_alert` | {} |\n| `format_message` | {} |\n| `escape_html(&cut_text(..))` | {} |\n| (one signal delivered at concurrency 64) | {} |\n",
+            "| function | time |\n|---|---|\n| `format_delivery_alert` | {} |\n| `format_message` | {} |\n| `escape_html(&cut_text(..))` | {} |\n| (one signal delivered at concurrency 64, median of the e2e runs) | {} |\n",
             time(delivery),
             time(message),
             time(cut),
@@ -472,6 +430,14 @@ impl Figures {
         // 7. The durable path against the direct one.
         out.push_str(&super::durable::section(
             &self.durable,
+            summary,
+            &mut self.missing,
+        ));
+
+        // 8. Against nginx.
+        out.push_str(&external::section(
+            self.external.as_ref(),
+            self.external_requested,
             summary,
             &mut self.missing,
         ));

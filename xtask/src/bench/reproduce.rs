@@ -6,13 +6,16 @@ pub(super) fn reproduce(bench: &Bench) -> String {
     format!(
         "## Reproduce\n\n\
          ```sh\n\
-         cargo xtask bench                      # everything above, then this file\n\
+         cargo xtask bench                      # everything above but section 8, then this file\n\
+         cargo xtask bench --external           # and section 8 (needs nginx and wrk: apt-get install -y nginx-light wrk)\n\
+         cargo xtask bench --only e2e --output /tmp/bench.md   # some steps only (names in cargo xtask bench --help)\n\
          cargo bench --workspace --no-run       # build every benchmark (CI)\n\
          # one comparison at a time, with the same short times:\n\
          cargo bench -p retry-core --bench retry -- --warm-up-time {w} --measurement-time {m} --noplot\n\
          cargo bench -p hmac-client --bench signing -- --warm-up-time {w} --measurement-time {m} --noplot\n\
          cargo bench -p ops-alerts --bench format -- --warm-up-time {w} --measurement-time {m} --noplot\n\
-         cargo bench -p signal-delivery --bench e2e -- --warm-up-time {w} --measurement-time {m} --noplot\n\
+         cargo bench -p signal-delivery --bench e2e -- --warm-up-time {w} --measurement-time {m} --noplot   # xtask: 3 runs\n\
+         BENCH_RECEIVER_URL=http://127.0.0.1:PORT/signals cargo bench -p signal-delivery --bench e2e   # to a receiver of your own\n\
          cargo bench -p signal-delivery --bench parked_memory\n\
          cargo bench -p signal-delivery --bench durable   # DURABLE_BENCH_BACKLOGS=10000,100000,1000000 for the million\n\
          cargo test -p retry-core --test zero_alloc\n\
