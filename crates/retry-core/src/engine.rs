@@ -277,28 +277,38 @@ where
     }
 
     /// The async loop of [`crate::Retry::run_async`].
-    pub(crate) async fn run_async<T, E, Fut>(
+    ///
+    /// An `async` block rather than an `async fn`: an `async fn` keeps its
+    /// arguments twice in its future (rust-lang/rust#62958), and a signal
+    /// parked between retries holds this future for the whole wait.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would store its arguments twice (rust-lang/rust#62958)"
+    )]
+    pub(crate) fn run_async<T, E, Fut>(
         mut self,
         sleeper: &impl AsyncSleeper,
         mut op: impl FnMut(u32) -> Fut,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         H: Hooks<E>,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut next = Next::Attempt;
-        loop {
-            next = match next {
-                Next::Attempt => match op(self.attempt).await {
-                    Ok(value) => return Ok(value),
-                    Err(error) => self.failed(error),
-                },
-                Next::Wait(delay, error) => {
-                    sleeper.sleep(delay).await;
-                    self.waited(error)
-                }
-                Next::GiveUp(error) => return Err(error),
-            };
+        async move {
+            let mut next = Next::Attempt;
+            loop {
+                next = match next {
+                    Next::Attempt => match op(self.attempt).await {
+                        Ok(value) => return Ok(value),
+                        Err(error) => self.failed(error),
+                    },
+                    Next::Wait(delay, error) => {
+                        sleeper.sleep(delay).await;
+                        self.waited(error)
+                    }
+                    Next::GiveUp(error) => return Err(error),
+                };
+            }
         }
     }
 }

@@ -166,16 +166,19 @@ impl<'a, E, C: Clock, R: RandomSource> Retry<'a, E, C, R> {
     /// attempts. The future is `Send` when `E`, `T`, the attempt futures, the
     /// clock and the rng are `Send` and the sleeper is `Sync`, so it can be
     /// spawned.
-    pub async fn run_async<T, Fut>(
+    ///
+    /// Not an `async fn`, so that the future is the loop's own, not a second
+    /// one holding `self` and `op` again around it.
+    pub fn run_async<T, Fut>(
         self,
         sleeper: &impl AsyncSleeper,
         op: impl FnMut(u32) -> Fut,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         E: Classify,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.start().run_async(sleeper, op).await
+        self.start().run_async(sleeper, op)
     }
 
     /// Like [`run_async`](Self::run_async), but an attempt that takes longer

@@ -14,7 +14,8 @@
 //! spawned in waves of 256; each makes its first attempt, gets the 503 and
 //! parks in its 60 s backoff sleep. Resident memory (`VmRSS`) is read from
 //! `/proc/self/status` before the first wave and once every signal is parked,
-//! with the peak (`VmHWM`). The retry budget is off
+//! with the peak (`VmHWM`), and the size of one `deliver` future (what a
+//! parked signal's task holds beside its signal). The retry budget is off
 //! (`RETRY_BUDGET=off`), so that only the parked retries are measured, not
 //! the budget pacing the retries that follow. Arguments (criterion's flags from `cargo bench`) are ignored.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -153,8 +154,9 @@ fn main() {
     assert_eq!(tasks.len(), SIGNALS, "every signal is still waiting");
     let (rss_parked, hwm) = memory_kib();
     let per_signal = (rss_parked.saturating_sub(rss_before) * 1024) / SIGNALS as u64;
+    let future_bytes = size_of_val(&service.deliver(&signal(0)));
     println!(
-        "parked_memory signals={SIGNALS} rss_before_kib={rss_before} rss_parked_kib={rss_parked} hwm_kib={hwm} bytes_per_signal={per_signal} setup_seconds={:.1}",
+        "parked_memory signals={SIGNALS} rss_before_kib={rss_before} rss_parked_kib={rss_parked} hwm_kib={hwm} bytes_per_signal={per_signal} future_bytes={future_bytes} setup_seconds={:.1}",
         started.elapsed().as_secs_f64()
     );
     tasks.abort_all();
