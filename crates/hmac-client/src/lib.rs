@@ -126,3 +126,8 @@ pub use verify::{
 pub use wire::{
     HEADER_ID, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_ID_LEN, is_valid_id,
 };
+
+// The README's examples run as doctests (they need the `verify` feature).
+#[cfg(all(doctest, feature = "verify"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

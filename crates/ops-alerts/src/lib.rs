@@ -200,3 +200,8 @@ pub use severity::{ParseSeverityError, Severity};
 pub use sink::{AlertSink, ParseMode, SendFuture, SentMessage, SinkError, SinkErrorKind};
 #[cfg(feature = "telegram")]
 pub use telegram::TelegramSink;
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -209,3 +209,8 @@ impl DeliveryConfig {
         }
     }
 }
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -59,3 +59,8 @@ pub use signal_config::{
     AlertSetting, BudgetSetting, ConfigErrors, ConfigProblem, DeliveryConfig, InputSettings,
     LogFormat, OutboxSettings, TelemetrySettings, parse_budget,
 };
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -84,3 +84,8 @@ pub use limit::{MaxBytes, MaxBytesError, SIGNAL_MAX_BYTES};
 pub use reader::{FrameReader, ReadError};
 pub use reason::{FailureReason, ParseFailureReasonError};
 pub use signal::{MAX_ID_LEN, Side, Signal, id_hint, is_valid_id};
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -82,3 +82,8 @@ pub use config::{DEFAULT_CONNECT_TIMEOUT, PgConfig, redact_url};
 pub use outbox::{DEFAULT_DEDUP_WINDOW, DEFAULT_POOL_SIZE, Migrate, PgOptions, PgOutbox};
 pub use schema::{BINARY_VERSION, MIGRATIONS, Migration, MigrationReport, SCHEMA_VERSION, V1};
 pub use tls::{SslMode, install_crypto_provider};
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -92,3 +92,8 @@ mod wake;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::{DEFAULT_DEDUP_WINDOW, SqliteOptions, SqliteOutbox};
 pub use schema::{MIGRATION_V2, SCHEMA_V1, SCHEMA_VERSION};
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

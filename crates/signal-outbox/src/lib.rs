@@ -138,3 +138,8 @@ pub use state::{ParseStateError, State};
 pub use store::{AlertStore, BoxFuture, Outbox, OutboxAdmin, SignalStore, WorkerRegistry};
 pub use time::{Timestamp, UnixMillis, after, duration_millis, elapsed_between, now_millis};
 pub use wake::WakeHints;
+
+// The README's examples run as doctests, so the crates.io page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
