@@ -2,7 +2,9 @@
 //! clock, so that it can be fuzzed on its own and the verifier can run the
 //! cheap structural checks before any cryptography.
 
-use http::HeaderMap;
+use std::fmt;
+
+use http::{HeaderMap, HeaderName};
 
 use crate::verify::{VerifyError, VerifyErrorKind};
 use crate::wire::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_ID_LEN, is_valid_id};
@@ -35,13 +37,17 @@ const MAX_TIMESTAMP_LEN: usize = 19;
 /// let error = WebhookHeaders::from_strs("sig.1", "1700000000", "v1,AAAA").unwrap_err();
 /// assert_eq!(error.kind(), VerifyErrorKind::Malformed);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookHeaders<'a> {
     /// `webhook-id`.
     pub id: &'a str,
     /// `webhook-timestamp`, Unix seconds.
     pub timestamp: i64,
-    signatures: Vec<&'a str>,
+    /// The entries, in the first `count` places: on the stack, since every
+    /// verification parses these headers and there is at most
+    /// [`MAX_SIGNATURE_ENTRIES`].
+    signatures: [&'a str; MAX_SIGNATURE_ENTRIES],
+    count: usize,
 }
 
 impl<'a> WebhookHeaders<'a> {
@@ -49,9 +55,9 @@ impl<'a> WebhookHeaders<'a> {
     /// once, within its size bound (checked before anything else reads the
     /// value), and visible ASCII; then [`WebhookHeaders::from_strs`].
     pub fn parse(headers: &'a HeaderMap) -> Result<WebhookHeaders<'a>, VerifyError> {
-        let id = single_header(headers, HEADER_ID, MAX_ID_LEN)?;
-        let timestamp = single_header(headers, HEADER_TIMESTAMP, MAX_TIMESTAMP_LEN)?;
-        let signature = single_header(headers, HEADER_SIGNATURE, MAX_SIGNATURE_HEADER_BYTES)?;
+        let id = single_header(headers, &ID_NAME, MAX_ID_LEN)?;
+        let timestamp = single_header(headers, &TIMESTAMP_NAME, MAX_TIMESTAMP_LEN)?;
+        let signature = single_header(headers, &SIGNATURE_NAME, MAX_SIGNATURE_HEADER_BYTES)?;
         WebhookHeaders::from_strs(id, timestamp, signature)
     }
 
@@ -95,35 +101,38 @@ impl<'a> WebhookHeaders<'a> {
                 "webhook-signature header too long",
             ));
         }
-        let mut signatures = Vec::new();
+        let mut signatures = [""; MAX_SIGNATURE_ENTRIES];
+        let mut count = 0;
         for entry in signature.split(' ').filter(|e| !e.is_empty()) {
-            if signatures.len() == MAX_SIGNATURE_ENTRIES {
+            let Some(slot) = signatures.get_mut(count) else {
                 return Err(VerifyError::new(
                     TooLarge,
                     "webhook-signature has too many entries",
                 ));
-            }
-            signatures.push(entry);
+            };
+            *slot = entry;
+            count += 1;
         }
-        if signatures.is_empty() {
+        if count == 0 {
             return Err(VerifyError::new(Malformed, "webhook-signature is empty"));
         }
         Ok(WebhookHeaders {
             id,
             timestamp,
             signatures,
+            count,
         })
     }
 
     /// Every entry of `webhook-signature`, in order, `v1,` prefix included.
     pub fn signatures(&self) -> &[&'a str] {
-        &self.signatures
+        &self.signatures[..self.count]
     }
 
     /// The base64 tags of the `v1` entries (other versions, e.g. `v1a`, are
     /// not ours to judge and are skipped, as the specification asks).
     pub fn v1_signatures(&self) -> impl Iterator<Item = &'a str> + '_ {
-        self.signatures
+        self.signatures()
             .iter()
             .filter_map(|entry| entry.strip_prefix("v1,"))
     }
@@ -133,30 +142,46 @@ impl<'a> WebhookHeaders<'a> {
 /// `max_len` bytes. Size is checked before anything else reads the value.
 fn single_header<'a>(
     headers: &'a HeaderMap,
-    name: &'static str,
+    name: &HeaderName,
     max_len: usize,
 ) -> Result<&'a str, VerifyError> {
     let mut values = headers.get_all(name).iter();
-    let value = values
-        .next()
-        .ok_or_else(|| VerifyError::new(VerifyErrorKind::Malformed, missing_detail(name)))?;
+    let value = values.next().ok_or_else(|| {
+        VerifyError::new(VerifyErrorKind::Malformed, missing_detail(name.as_str()))
+    })?;
     if values.next().is_some() {
         // Two ids or two timestamps would be ambiguous; refuse to guess.
         return Err(VerifyError::new(
             VerifyErrorKind::Malformed,
-            repeated_detail(name),
+            repeated_detail(name.as_str()),
         ));
     }
     if value.len() > max_len {
         return Err(VerifyError::new(
             VerifyErrorKind::TooLarge,
-            too_large_detail(name),
+            too_large_detail(name.as_str()),
         ));
     }
     value
         .to_str()
-        .map_err(|_| VerifyError::new(VerifyErrorKind::Malformed, not_text_detail(name)))
+        .map_err(|_| VerifyError::new(VerifyErrorKind::Malformed, not_text_detail(name.as_str())))
 }
+
+impl fmt::Debug for WebhookHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookHeaders")
+            .field("id", &self.id)
+            .field("timestamp", &self.timestamp)
+            .field("signatures", &self.signatures())
+            .finish()
+    }
+}
+
+// The names as parsed `HeaderName`s: a lookup by `&str` parses and checks
+// the name on every call.
+const ID_NAME: HeaderName = HeaderName::from_static(HEADER_ID);
+const TIMESTAMP_NAME: HeaderName = HeaderName::from_static(HEADER_TIMESTAMP);
+const SIGNATURE_NAME: HeaderName = HeaderName::from_static(HEADER_SIGNATURE);
 
 // Static details (no allocation, no header content) per header.
 fn missing_detail(name: &str) -> &'static str {

@@ -57,6 +57,7 @@
 //! | *(none)* | the wire names (`HEADER_*`) and the webhook-id rule ([`is_valid_id`], [`MAX_ID_LEN`]) | none |
 //! | `verify` | secrets ([`SigningKeys`]), [`sign`], [`WebhookHeaders`], [`Verifier`], [`ReplayGuard`], [`ClientConfig`] with [`ServerUrl`] and [`redact_url`], [`parse_retry_after`] | `hmac`, `sha2`, `base64`, `secrecy`, `http` (types only), `url`, `httpdate`, `thiserror`; no HTTP client, no async runtime |
 //! | `client` (default; implies `verify`) | [`SignalClient`], [`PostError`] and its classification | `reqwest` (rustls), `retry-core`, `bytes`, `tracing` |
+//! | `middleware` (implies `client`) | `middleware::SigningMiddleware` and `middleware::RetryMiddleware` for a reqwest-middleware 0.4 client | `reqwest-middleware`, `async-trait`, `tokio` (timer) |
 //! | `axum` (implies `verify`) | `axum::VerifiedWebhook`, an extractor that verifies with the [`Verifier`] in the router's state and rejects with the right status and a JSON problem body | `axum` |
 //!
 //! A receiver, a fuzz target or a configuration crate depends on
@@ -82,6 +83,8 @@ mod config;
 mod error;
 #[cfg(feature = "verify")]
 mod headers;
+#[cfg(feature = "middleware")]
+pub mod middleware;
 #[cfg(feature = "verify")]
 mod replay;
 #[cfg(feature = "verify")]

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hmac::KeyInit;
 use secrecy::{ExposeSecret, SecretSlice};
+
+use crate::sign::HmacSha256;
 
 /// The prefix every Standard Webhooks symmetric secret carries.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -67,11 +70,17 @@ pub enum SecretError {
 
 /// One decoded HMAC key from a `whsec_<base64>` secret.
 ///
-/// The bytes live in a [`secrecy`] box (zeroed on drop) and are only exposed
-/// to the MAC inside this crate. `Debug` prints `SigningSecret([REDACTED])`.
+/// The decoded bytes live in a [`secrecy`] box (zeroed on drop) only until
+/// the MAC is keyed with them; what is kept is the keyed MAC state, which is
+/// wiped on drop too and never leaves this crate. `Debug` prints
+/// `SigningSecret([REDACTED])`.
 #[derive(Clone)]
 pub struct SigningSecret {
-    key: SecretSlice<u8>,
+    /// The MAC keyed with the decoded key (its inner and outer pads already
+    /// hashed), the only form in which the key is kept: each signature
+    /// clones it instead of keying anew, two SHA-256 blocks saved per
+    /// signature. Wiped on drop (the `zeroize` features of hmac and sha2).
+    keyed: HmacSha256,
 }
 
 impl SigningSecret {
@@ -100,12 +109,16 @@ impl SigningSecret {
         if !(MIN_KEY_BYTES..=MAX_KEY_BYTES).contains(&length) {
             return Err(SecretError::InvalidLength { position, length });
         }
-        Ok(SigningSecret { key })
+        // HMAC takes keys of any length; the error cannot happen, and if it
+        // did it would name the length, not fail later at signing.
+        let keyed = <HmacSha256 as KeyInit>::new_from_slice(key.expose_secret())
+            .map_err(|_| SecretError::InvalidLength { position, length })?;
+        Ok(SigningSecret { keyed })
     }
 
-    /// The key bytes, for the MAC only.
-    pub(crate) fn key(&self) -> &[u8] {
-        self.key.expose_secret()
+    /// A MAC keyed with this secret, ready to absorb a message.
+    pub(crate) fn mac(&self) -> HmacSha256 {
+        self.keyed.clone()
     }
 }
 
@@ -215,6 +228,24 @@ impl fmt::Debug for SigningKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keyed MAC is the key in another form: it must be wiped on drop.
+    /// hmac 0.13 puts no `ZeroizeOnDrop` marker on `Hmac` itself, but it is
+    /// made of two SHA-256 states (the inner and outer pads), which are
+    /// wiped with sha2's `zeroize` feature, and a block buffer, wiped with
+    /// digest's. This fails to build if those features go missing.
+    #[test]
+    fn the_keyed_mac_is_wiped_on_drop() {
+        use hmac::digest::block_api::CoreProxy;
+        fn wiped_on_drop<T: hmac::digest::zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<<sha2::Sha256 as CoreProxy>::Core>();
+        wiped_on_drop::<
+            hmac::digest::block_buffer::BlockBuffer<
+                hmac::digest::consts::U64,
+                hmac::digest::block_buffer::Eager,
+            >,
+        >();
+    }
 
     const VECTOR: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
