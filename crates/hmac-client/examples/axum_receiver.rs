@@ -8,12 +8,7 @@
 //! ```
 //!
 //! Exits non-zero if either status differs. Takes well under a second.
-//!
-//! Without the `axum` feature it only says how to run it (the crate's
-//! manifest will declare `required-features` for it instead; see
-//! docs/publishing.md).
 
-#[cfg(feature = "axum")]
 mod receiver {
     use std::error::Error;
     use std::time::{SystemTime, UNIX_EPOCH};
@@ -84,17 +79,7 @@ mod receiver {
     }
 }
 
-#[cfg(feature = "axum")]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     receiver::run().await
-}
-
-#[cfg(not(feature = "axum"))]
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "this example needs the `axum` feature: \
-         cargo run -p hmac-client --features axum --example axum_receiver"
-    );
-    std::process::ExitCode::from(2)
 }
