@@ -8,6 +8,8 @@
 #![cfg(feature = "middleware")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use hmac_client::middleware::{RetryMiddleware, SigningError, SigningMiddleware};
 use hmac_client::{SigningKeys, Verifier, is_valid_id};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use retry_core::{Jitter, RetryPolicy};
+use support::capture_logs;
 use tokio::time::Instant;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -369,28 +372,4 @@ async fn retry_logs_name_no_query_value() {
     assert!(logs.contains("api_key=REDACTED"), "{logs}");
     assert!(!logs.contains(QUERY_SECRET), "{logs}");
     assert!(!logs.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{logs}");
-}
-
-/// Everything written through `tracing` on this thread while the guard
-/// lives, at every level, from every crate (reqwest and hyper included).
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
 }

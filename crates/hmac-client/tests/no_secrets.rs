@@ -5,9 +5,13 @@
 #![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::sync::Arc;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+use support::capture_logs;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -245,33 +249,6 @@ async fn no_public_type_shows_a_secret() {
 /// A query value as an operator would paste it: only unreserved characters,
 /// so no percent-encoding could hide a leak from the search.
 const QUERY_SECRET: &str = "qsSecret-7f3a9c-Value_42";
-
-/// Everything written through `tracing` while the guard lives, at every
-/// level, from every crate (reqwest and hyper included).
-fn capture_logs() -> (
-    Arc<std::sync::Mutex<Vec<u8>>>,
-    tracing::subscriber::DefaultGuard,
-) {
-    #[derive(Clone)]
-    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
-}
 
 /// `error` with `{}`, `{:?}`, `{:#?}` and every `source()` below it.
 fn every_rendering(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
