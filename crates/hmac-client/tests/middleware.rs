@@ -8,136 +8,18 @@
 #![cfg(feature = "middleware")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+#[path = "support/receiver.rs"]
+mod receiver;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use hmac_client::middleware::{RetryMiddleware, SigningError, SigningMiddleware};
-use hmac_client::{SigningKeys, Verifier, is_valid_id};
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use retry_core::{Jitter, RetryPolicy};
-use support::capture_logs;
+use hmac_client::{SigningKeys, is_valid_id};
+use reqwest_middleware::ClientBuilder;
+use retry_core::RetryPolicy;
 use tokio::time::Instant;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-/// In every receiver URL's query, as an API key would be.
-const QUERY_SECRET: &str = "qsSecret-7f3a9c-Value_42";
-
-/// A scripted reply: a status and, optionally, a `Retry-After` value.
-type Reply = (u16, Option<&'static str>);
-
-/// One request as the receiver saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    id: String,
-    idempotency_key: String,
-    timestamp: i64,
-    body: Vec<u8>,
-    at: Instant,
-}
-
-#[derive(Clone, Default)]
-struct Receiver {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    /// Replies to give, in order; then 200.
-    script: Arc<Mutex<VecDeque<Reply>>>,
-    /// `None`: a receiver that takes unsigned requests too.
-    verifier: Option<Verifier>,
-}
-
-async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    let timestamp: i64 = header("webhook-timestamp").parse().unwrap_or(0);
-    // Verify at the timestamp the request carries: the test's signer clock
-    // hands out made-up but increasing times.
-    if let Some(Err(e)) = rx
-        .verifier
-        .as_ref()
-        .map(|v| v.verify_at(&headers, &body, timestamp))
-    {
-        return (e.status(), format!("refused: {e}")).into_response();
-    }
-    rx.seen.lock().unwrap().push(Seen {
-        id: header("webhook-id"),
-        idempotency_key: header("idempotency-key"),
-        timestamp,
-        body: body.to_vec(),
-        at: Instant::now(),
-    });
-    match rx.script.lock().unwrap().pop_front() {
-        None => StatusCode::OK.into_response(),
-        Some((status, retry_after)) => {
-            let mut response = StatusCode::from_u16(status).unwrap().into_response();
-            if let Some(value) = retry_after {
-                response
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from_static(value));
-            }
-            response
-        }
-    }
-}
-
-async fn serve(script: &[Reply]) -> (String, Receiver) {
-    serve_with(
-        script,
-        Some(Verifier::new(SigningKeys::parse(SECRET).unwrap())),
-    )
-    .await
-}
-
-async fn serve_with(script: &[Reply], verifier: Option<Verifier>) -> (String, Receiver) {
-    let rx = Receiver {
-        script: Arc::new(Mutex::new(script.iter().copied().collect())),
-        verifier,
-        ..Receiver::default()
-    };
-    let app = Router::new()
-        .route("/signals", post(receive))
-        .with_state(rx.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/signals?api_key={QUERY_SECRET}",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, rx)
-}
-
-fn policy(max_retries: u32) -> RetryPolicy {
-    RetryPolicy::builder()
-        .max_retries(max_retries)
-        .base_delay(Duration::from_millis(100))
-        .jitter(Jitter::None)
-        .build()
-        .unwrap()
-}
-
-/// Retry first, signing second (the documented order), with a signer clock
-/// that ticks one second per attempt so each attempt's timestamp differs.
-fn client(policy: RetryPolicy) -> ClientWithMiddleware {
-    let tick = Arc::new(AtomicI64::new(1_764_000_000));
-    let signer = SigningMiddleware::new(SigningKeys::parse(SECRET).unwrap())
-        .with_unix_time(Arc::new(move || tick.fetch_add(1, Ordering::SeqCst)));
-    ClientBuilder::new(reqwest::Client::new())
-        .with(RetryMiddleware::new(policy))
-        .with(signer)
-        .build()
-}
+use receiver::{SECRET, client, policy, serve, serve_with};
 
 #[tokio::test(start_paused = true)]
 async fn the_callers_id_is_signed_and_verified() {
@@ -353,23 +235,4 @@ async fn a_streaming_body_is_sent_once_by_the_retry_alone() {
 
     assert_eq!(response.status(), 503, "a stream cannot be sent twice");
     assert_eq!(rx.seen.lock().unwrap().len(), 1);
-}
-
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn retry_logs_name_no_query_value() {
-    let (logs, _guard) = capture_logs();
-    let (url, rx) = serve(&[(503, None), (503, None), (503, None)]).await;
-
-    let response = client(policy(2)).post(&url).body("x").send().await.unwrap();
-
-    assert_eq!(response.status(), 503);
-    assert_eq!(rx.seen.lock().unwrap().len(), 3);
-    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("retrying") && logs.contains("giving up"),
-        "{logs}"
-    );
-    assert!(logs.contains("api_key=REDACTED"), "{logs}");
-    assert!(!logs.contains(QUERY_SECRET), "{logs}");
-    assert!(!logs.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{logs}");
 }
