@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::CONTENT_TYPE;
 
 use crate::config::ClientConfig;
 use crate::error::{PostError, PostErrorKind};
-use crate::retry_after::parse_retry_after;
+use crate::retry_after::retry_after_header;
 use crate::server_url::{REDACTED, ServerUrl};
 use crate::sign::sign;
 use crate::verify::unix_now;
@@ -204,11 +204,7 @@ impl SignalClient {
             });
         }
 
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, (self.now)()));
+        let retry_after = retry_after_header(response.headers(), (self.now)());
         let body = read_bounded(response, MAX_ERROR_BODY_BYTES)
             .await
             .unwrap_or_default();

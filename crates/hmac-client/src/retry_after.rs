@@ -59,6 +59,17 @@ pub fn parse_retry_after(value: &str, now_unix: i64) -> Option<Duration> {
     Some(Duration::from_secs(wait).min(MAX_RETRY_AFTER))
 }
 
+/// The wait a response's `Retry-After` header asks for, by
+/// [`parse_retry_after`]; `None` when the header is absent, not text, or
+/// garbled. What the client and the retry middleware both read.
+#[cfg(feature = "client")]
+pub(crate) fn retry_after_header(headers: &http::HeaderMap, now_unix: i64) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, now_unix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

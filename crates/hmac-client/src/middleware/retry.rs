@@ -2,13 +2,12 @@
 //! reqwest-middleware client.
 
 use http::Extensions;
-use http::header::RETRY_AFTER;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use retry_core::{RetryDecision, RetryPolicy, Retryability, ThreadRandom, decide_after_failure};
 
 use crate::error::PostErrorKind;
-use crate::retry_after::parse_retry_after;
+use crate::retry_after::retry_after_header;
 use crate::server_url::redact_url;
 use crate::verify::unix_now;
 
@@ -19,15 +18,16 @@ use crate::verify::unix_now;
 ///
 /// Transient means a transport error (connection refused or reset, a
 /// timeout) or a status of 408, 409, 425, 429 or 5xx. A `Retry-After`
-/// header on such a response (seconds or an HTTP date, at most an hour)
-/// is honoured: the wait is at least what it asks, even past `max_delay`,
+/// header on such a response (seconds or an HTTP date, read by
+/// [`parse_retry_after`](crate::parse_retry_after), so at most
+/// [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER)) is honoured: the wait is at least what it asks, even past `max_delay`,
 /// and the request gives up instead if that would pass the deadline. Any
 /// other status is returned at once, as are builder errors and errors of
 /// other middleware. When the retries run out, the last response (or
 /// error) is returned as it came, so the caller sees the server's status.
 ///
 /// Waits are on tokio's timer, so a paused test clock drives them. Every
-/// retry is logged (`tracing`, target `hmac_client::middleware`) with the
+/// retry is logged (`tracing`, target `hmac_client::middleware::retry`) with the
 /// attempt, the failure, the wait and the URL without its query values.
 ///
 /// A shared [`RetryBudget`](retry_core::RetryBudget) is not applied here;
@@ -138,11 +138,7 @@ fn transient(
             if !PostErrorKind::from_status(status).is_transient() {
                 return None;
             }
-            let hint = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| parse_retry_after(value, now_unix));
+            let hint = retry_after_header(response.headers(), now_unix);
             Some(hint.map_or(Retryability::Transient, Retryability::RetryAfter))
         }
         Err(reqwest_middleware::Error::Reqwest(error))
