@@ -191,6 +191,7 @@ pub(crate) async fn claim(
                 last_error: db.get(row, 6)?,
                 token: ClaimToken(db.get(row, 7)?),
                 lease_until: db.get(row, 8)?,
+                lease_expired: db.get(row, 10)?,
             },
         ));
     }

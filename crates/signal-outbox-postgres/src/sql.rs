@@ -14,12 +14,12 @@
 /// database's now, and the claimed row's columns (NULL when none).
 pub const CLAIM: &str = "\
 WITH pending AS (
-    SELECT id, next_attempt_at AS due_at, enqueued_at FROM outbox
+    SELECT id, next_attempt_at AS due_at, enqueued_at, false AS lease_expired FROM outbox
      WHERE state = 'pending'
        AND next_attempt_at <= COALESCE($1::bigint, floor(extract(epoch from now()) * 1000)::bigint)
      ORDER BY next_attempt_at, enqueued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
 ), expired AS (
-    SELECT id, lease_until AS due_at, enqueued_at FROM outbox
+    SELECT id, lease_until AS due_at, enqueued_at, true AS lease_expired FROM outbox
      WHERE state = 'in_flight'
        AND lease_until <= COALESCE($1::bigint, floor(extract(epoch from now()) * 1000)::bigint)
      ORDER BY lease_until, enqueued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
@@ -34,7 +34,7 @@ WITH pending AS (
         claim_token = nextval('outbox_claim_token')
     FROM chosen WHERE o.id = chosen.id
     RETURNING o.id, o.body, o.attempts, o.claims, o.enqueued_at, o.last_error, o.claim_token,
-        o.lease_until, chosen.due_at
+        o.lease_until, chosen.due_at, chosen.lease_expired
 )
 SELECT COALESCE($1::bigint, floor(extract(epoch from now()) * 1000)::bigint), taken.*
 FROM (SELECT 1) AS one LEFT JOIN taken ON true";

@@ -123,14 +123,21 @@ fn enqueue_one(tx: &Transaction<'_>, id: &str, body: &[u8], now: Timestamp) -> S
     })
 }
 
-/// One candidate of a claim: its due time, enqueue time and id.
-type Due = (Timestamp, Timestamp, String);
+/// One candidate of a claim: its due time, enqueue time, id, and whether
+/// its lease expired (the sort puts due time first: the merge's order).
+type Due = (Timestamp, Timestamp, String, bool);
 
-fn due_rows(tx: &Transaction<'_>, sql: &str, now: Timestamp, limit: usize) -> Sql<Vec<Due>> {
+fn due_rows(
+    tx: &Transaction<'_>,
+    sql: &str,
+    now: Timestamp,
+    limit: usize,
+    lease_expired: bool,
+) -> Sql<Vec<Due>> {
     let mut stmt = tx.prepare_cached(sql)?;
     let rows = stmt
         .query_map((now, limit_param(limit)), |row| {
-            Ok((row.get(1)?, row.get(2)?, row.get(0)?))
+            Ok((row.get(1)?, row.get(2)?, row.get(0)?, lease_expired))
         })?
         .collect::<rusqlite::Result<Vec<Due>>>()?;
     Ok(rows)
@@ -150,14 +157,14 @@ pub(crate) fn claim(db: &mut Db, worker: &str, limit: usize, lease: Duration) ->
         // Each half reads at most `limit` entries of its own index; the
         // merge keeps the earliest `limit` by due time, so the claim costs
         // O(limit), not O(backlog).
-        let mut due = due_rows(tx, DUE_PENDING, now, limit)?;
-        due.extend(due_rows(tx, EXPIRED_LEASES, now, limit)?);
+        let mut due = due_rows(tx, DUE_PENDING, now, limit, false)?;
+        due.extend(due_rows(tx, EXPIRED_LEASES, now, limit, true)?);
         due.sort();
         due.truncate(limit);
         let lease_until = after(now, lease);
         let mut take = tx.prepare_cached(TAKE)?;
         let mut rows = Vec::with_capacity(due.len());
-        for (_, _, id) in due {
+        for (_, _, id, lease_expired) in due {
             let claimed = take.query_row((&id, worker, lease_until, now), |row| {
                 Ok(Claimed {
                     body: bytes::Bytes::from(row.get::<_, Vec<u8>>(0)?),
@@ -168,6 +175,7 @@ pub(crate) fn claim(db: &mut Db, worker: &str, limit: usize, lease: Duration) ->
                     token: ClaimToken(row.get(5)?),
                     id: String::new(),
                     lease_until,
+                    lease_expired,
                 })
             })?;
             rows.push(Claimed { id, ..claimed });

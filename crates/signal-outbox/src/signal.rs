@@ -152,4 +152,9 @@ pub struct Claimed {
     pub token: ClaimToken,
     /// When this claim's lease runs out unless extended.
     pub lease_until: Timestamp,
+    /// Whether this claim took the row from an earlier claim whose lease ran
+    /// out (its worker died, hung, or lost the outbox), rather than from
+    /// the pending queue. Counted by the worker: a steady rise means
+    /// workers stop mid-attempt, and signals may be sent twice.
+    pub lease_expired: bool,
 }

@@ -224,6 +224,10 @@ pub async fn expired_lease_is_claimed_again_and_the_stale_token_is_fenced<B: Tes
     let lease = Duration::from_secs(10);
     let mine = o.claim("dying", 10, lease).await.unwrap();
     assert_eq!(ids(&mine), ["s"]);
+    assert!(
+        !mine.rows[0].lease_expired,
+        "a first claim takes a pending row"
+    );
     b.advance(ms(9_999)).await;
     assert!(
         o.claim("rescuer", 10, lease).await.unwrap().rows.is_empty(),
@@ -233,6 +237,10 @@ pub async fn expired_lease_is_claimed_again_and_the_stale_token_is_fenced<B: Tes
     let rescued = o.claim("rescuer", 10, lease).await.unwrap();
     assert_eq!(ids(&rescued), ["s"]);
     assert_eq!((rescued.rows[0].claims, rescued.rows[0].attempts), (2, 0));
+    assert!(
+        rescued.rows[0].lease_expired,
+        "the rescue is a lease expiry"
+    );
     assert_ne!(rescued.rows[0].token, mine.rows[0].token);
 
     // The zombie wakes up: every change it tries is refused.
@@ -380,6 +388,13 @@ pub async fn expired_leases_and_pending_rows_merge_by_due_time<B: TestBackend>()
             &["p50", "leased", "p200"]
         };
         assert_eq!(ids(&claims), expected, "limit {limit}");
+        let expired: Vec<bool> = claims.rows.iter().map(|r| r.lease_expired).collect();
+        let want: &[bool] = if limit == 1 {
+            &[false]
+        } else {
+            &[false, true, false]
+        };
+        assert_eq!(expired, want, "which rows came from an expired lease");
     }
 }
 

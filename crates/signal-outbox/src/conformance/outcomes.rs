@@ -210,6 +210,7 @@ pub async fn outcomes_on_unknown_ids_are_typed_errors<B: TestBackend>() {
         enqueued_at: 0,
         token: ClaimToken(42),
         lease_until: 0,
+        lease_expired: false,
     };
     for outcome in [
         delivered(&ghost),
