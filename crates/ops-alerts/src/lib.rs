@@ -153,6 +153,7 @@
 // the transport have nothing to point at.
 #![cfg_attr(not(feature = "telegram"), allow(rustdoc::broken_intra_doc_links))]
 
+mod alert_metrics;
 mod alertable;
 mod config;
 mod courier;
@@ -170,6 +171,7 @@ mod sink;
 #[cfg(feature = "telegram")]
 mod telegram;
 
+pub use alert_metrics::{describe_metrics, register_metrics_at_zero};
 pub use alertable::AlertableError;
 pub use config::{
     AlertConfig, AlertConfigError, AlertConfigErrorKind, ChatTarget, DEFAULT_ALERT_TIMEOUT,

@@ -445,7 +445,7 @@ async fn run_serves_metrics_with_outbox_depth_and_healthz() {
         if let Ok(response) = client.get(format!("http://{addr}/metrics")).send().await {
             let text = response.text().await.unwrap();
             if server.request_count() == 3
-                && text.contains(r#"outbox_signals{state="delivered"} 3"#)
+                && text.contains(r#"signal_delivery_outbox_signals{state="delivered"} 3"#)
             {
                 break text;
             }
@@ -457,15 +457,28 @@ async fn run_serves_metrics_with_outbox_depth_and_healthz() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(metrics.contains("signals_delivered_total 3"), "{metrics}");
     assert!(
-        metrics.contains("outbox_oldest_pending_age_seconds 0"),
+        metrics.contains("signal_delivery_signals_delivered_total 3"),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"outbox_signals{state="pending"} 0"#),
+        metrics.contains("signal_delivery_outbox_oldest_pending_age_seconds 0"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"signal_delivery_outbox_signals{state="pending"} 0"#),
+        "{metrics}"
+    );
+    // The worker loop runs, and says which build it is.
+    assert!(
+        metrics.contains("\nsignal_delivery_worker_up 1\n"),
+        "{metrics}"
+    );
+    let build = format!(
+        "signal_delivery_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.contains(&build), "{build} missing:\n{metrics}");
     let health = client
         .get(format!("http://{addr}/healthz"))
         .send()

@@ -224,12 +224,18 @@ impl DeliveryService {
                     let Some(post) = post else {
                         return Err(AttemptError::Interrupted { during_attempt: false });
                     };
+                    let sent = Instant::now();
                     tokio::select! {
                         biased;
-                        answer = post => answer.map_err(|error| {
-                            *last_post.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
-                            AttemptError::Post(error)
-                        }),
+                        answer = post => {
+                            telemetry::record_attempt_duration(answer.is_ok(), sent.elapsed());
+                            answer.map_err(|error| {
+                                *last_post.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+                                AttemptError::Post(error)
+                            })
+                        }
+                        // An aborted attempt has no duration worth a sample: it
+                        // ended because the process stops, not because of the server.
                         () = interrupt.aborting() => Err(AttemptError::Interrupted { during_attempt: true }),
                     }
                 }

@@ -9,40 +9,59 @@ use signal_config::LogFormat;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Counter: retries scheduled, by `operation` (`post_signal`).
+/// Counter: retries scheduled, by `operation` (`post_signal`). One of the
+/// two names the project started with, kept without the common prefix.
 pub const RETRIES_TOTAL: &str = "retries_total";
 /// Counter: due retries that the retry budget deferred (no attempt made),
 /// by `operation`. A steady rise means the server is failing for many
 /// signals at once; see docs/operations.md.
-pub const RETRY_DEFERRALS_TOTAL: &str = "retry_deferrals_total";
+pub const RETRY_DEFERRALS_TOTAL: &str = "signal_delivery_retry_deferrals_total";
 /// Counter: signals delivered.
-pub const SIGNALS_DELIVERED_TOTAL: &str = "signals_delivered_total";
+pub const SIGNALS_DELIVERED_TOTAL: &str = "signal_delivery_signals_delivered_total";
 /// Counter: signals not delivered, by `reason` (see [`FailureReason::as_str`]).
-pub const SIGNALS_FAILED_TOTAL: &str = "signals_failed_total";
-/// Histogram: seconds from a signal's first attempt to its outcome, by `outcome`.
+pub const SIGNALS_FAILED_TOTAL: &str = "signal_delivery_signals_failed_total";
+/// Histogram: seconds from a signal's acceptance to its outcome, by
+/// `outcome` (`delivered`, `failed`). Accepted means enqueued, for the
+/// outbox worker (so `outcome="delivered"` is the time from enqueue to
+/// delivery, retries and waits for a worker included), and handed to
+/// `deliver`, for `send`.
 pub const DELIVERY_SECONDS: &str = "signal_delivery_duration_seconds";
 /// Counter: attempts made (first tries and retries), by `operation`.
-pub const ATTEMPTS_TOTAL: &str = "attempts_total";
+pub const ATTEMPTS_TOTAL: &str = "signal_delivery_attempts_total";
+/// Histogram: seconds one HTTP attempt took, by `operation` and `result`
+/// (`ok`: the server accepted it; `error`: any failure, the request
+/// timeout included).
+pub const ATTEMPT_SECONDS: &str = "signal_delivery_attempt_duration_seconds";
 
 /// Gauge: outbox rows by `state` (pending, in_flight, delivered, dead_lettered),
 /// refreshed by the worker.
-pub const OUTBOX_SIGNALS: &str = "outbox_signals";
+pub const OUTBOX_SIGNALS: &str = "signal_delivery_outbox_signals";
 /// Gauge: seconds since the oldest pending signal was enqueued (0 when none).
-pub const OUTBOX_OLDEST_PENDING_AGE: &str = "outbox_oldest_pending_age_seconds";
+pub const OUTBOX_OLDEST_PENDING_AGE: &str = "signal_delivery_outbox_oldest_pending_age_seconds";
 
 /// Histogram: seconds one claim transaction took (the worker's view of the
 /// outbox's latency).
-pub const OUTBOX_CLAIM_SECONDS: &str = "outbox_claim_duration_seconds";
+pub const OUTBOX_CLAIM_SECONDS: &str = "signal_delivery_outbox_claim_duration_seconds";
 /// Counter: claims that failed (storage busy or unreachable; each is
 /// retried with back-off, so a rise is a lost or failing database).
-pub const OUTBOX_CLAIM_FAILURES_TOTAL: &str = "outbox_claim_failures_total";
+pub const OUTBOX_CLAIM_FAILURES_TOTAL: &str = "signal_delivery_outbox_claim_failures_total";
+/// Counter: rows this worker claimed from an earlier claim whose lease had
+/// run out (that worker died, hung, or lost the outbox mid-attempt).
+pub const OUTBOX_LEASE_EXPIRIES_TOTAL: &str = "signal_delivery_outbox_lease_expiries_total";
 /// Counter: outcomes dropped because this worker's claim was fenced (its
 /// lease expired and another worker claimed the row again).
-pub const OUTBOX_FENCED_TOTAL: &str = "outbox_fenced_total";
+pub const OUTBOX_FENCED_TOTAL: &str = "signal_delivery_outbox_fenced_total";
 /// Gauge: the outbox's clock minus this host's, in seconds, at the last
 /// claim (leases and schedules follow the outbox's clock; the
 /// `webhook-timestamp` follows the host's).
-pub const OUTBOX_CLOCK_OFFSET: &str = "outbox_clock_offset_seconds";
+pub const OUTBOX_CLOCK_OFFSET: &str = "signal_delivery_outbox_clock_offset_seconds";
+
+/// Gauge: 1 while this process's outbox worker runs its loop, 0 once it
+/// has stopped (while it drains, and in `send`).
+pub const WORKER_UP: &str = "signal_delivery_worker_up";
+/// Gauge: always 1, with the build's `version` as a label (join on it to
+/// see which version each instance runs).
+pub const BUILD_INFO: &str = "signal_delivery_build_info";
 
 /// The operation name used in retry metrics and alerts.
 pub const POST_SIGNAL: &str = "post_signal";
@@ -50,6 +69,18 @@ pub const POST_SIGNAL: &str = "post_signal";
 /// Histogram buckets (seconds): from a fast first try to a full 10-minute schedule.
 const DELIVERY_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 155.0, 600.0,
+];
+
+/// Histogram buckets (seconds) of one attempt: up to the longest request
+/// timeout anyone should set.
+const ATTEMPT_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+/// Histogram buckets (seconds) of one claim: an embedded SQLite claim
+/// takes well under a millisecond, a busy PostgreSQL one can take seconds.
+const CLAIM_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
 ];
 
 /// Why the Prometheus endpoint could not start.
@@ -78,15 +109,21 @@ pub async fn serve_metrics(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(DELIVERY_SECONDS.to_owned()),
-            &DELIVERY_BUCKETS,
-        )
-        .map_err(|e| fail(e.to_string()))?
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in [
+        (DELIVERY_SECONDS, &DELIVERY_BUCKETS[..]),
+        (ATTEMPT_SECONDS, &ATTEMPT_BUCKETS[..]),
+        (OUTBOX_CLAIM_SECONDS, &CLAIM_BUCKETS[..]),
+    ] {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let handle = builder
         .install_recorder()
         .map_err(|e| fail(e.to_string()))?;
     describe();
+    register_at_zero();
     let render = handle.clone();
     let app = axum::Router::new()
         .route("/metrics", get(move || std::future::ready(render.render())))
@@ -167,8 +204,71 @@ pub fn describe() {
     metrics::describe_histogram!(
         DELIVERY_SECONDS,
         metrics::Unit::Seconds,
-        "Seconds from a signal's first attempt to its outcome, by outcome."
+        "Seconds from a signal's acceptance (enqueue, or send) to its outcome, by outcome."
     );
+    metrics::describe_histogram!(
+        ATTEMPT_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds one HTTP attempt to the signal server took, by operation and result (ok, error)."
+    );
+    metrics::describe_counter!(
+        OUTBOX_LEASE_EXPIRIES_TOTAL,
+        "Rows claimed from an earlier claim whose lease had run out (its worker died, hung or lost the outbox)."
+    );
+    metrics::describe_gauge!(
+        WORKER_UP,
+        "1 while this process's outbox worker runs, 0 once it has stopped."
+    );
+    metrics::describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build this process runs."
+    );
+    ops_alerts::describe_metrics();
+}
+
+/// The result labels of [`ATTEMPT_SECONDS`].
+const ATTEMPT_RESULTS: [&str; 2] = ["ok", "error"];
+/// The outcome labels of [`DELIVERY_SECONDS`].
+const OUTCOMES: [&str; 2] = ["delivered", "failed"];
+
+/// Creates every series whose label set is known in advance, at zero, so
+/// that the first scrape already has them: `rate()` then sees the first
+/// increment as one (a series born at 1 is invisible to it), and
+/// `absent()` only fires when something is really missing. Label sets
+/// that depend on the input (none today) would appear on first use.
+pub fn register_at_zero() {
+    for name in [RETRIES_TOTAL, RETRY_DEFERRALS_TOTAL, ATTEMPTS_TOTAL] {
+        metrics::counter!(name, "operation" => POST_SIGNAL).increment(0);
+    }
+    metrics::counter!(SIGNALS_DELIVERED_TOTAL).increment(0);
+    for reason in FailureReason::ALL {
+        metrics::counter!(SIGNALS_FAILED_TOTAL, "reason" => reason.as_str()).increment(0);
+    }
+    for outcome in OUTCOMES {
+        // A histogram handle is registered by being created: the exporter
+        // renders it with empty buckets until the first sample.
+        let _ = metrics::histogram!(DELIVERY_SECONDS, "outcome" => outcome);
+    }
+    for result in ATTEMPT_RESULTS {
+        let _ =
+            metrics::histogram!(ATTEMPT_SECONDS, "operation" => POST_SIGNAL, "result" => result);
+    }
+    for state in signal_outbox::State::ALL {
+        metrics::gauge!(OUTBOX_SIGNALS, "state" => state.as_str()).set(0.0);
+    }
+    metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(0.0);
+    let _ = metrics::histogram!(OUTBOX_CLAIM_SECONDS);
+    for name in [
+        OUTBOX_CLAIM_FAILURES_TOTAL,
+        OUTBOX_LEASE_EXPIRIES_TOTAL,
+        OUTBOX_FENCED_TOTAL,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::gauge!(OUTBOX_CLOCK_OFFSET).set(0.0);
+    metrics::gauge!(WORKER_UP).set(0.0);
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    ops_alerts::register_metrics_at_zero();
 }
 
 pub(crate) fn record_delivered(elapsed: Duration) {
@@ -214,6 +314,22 @@ pub(crate) fn record_fenced() {
 
 pub(crate) fn record_attempt() {
     metrics::counter!(ATTEMPTS_TOTAL, "operation" => POST_SIGNAL).increment(1);
+}
+
+/// One HTTP attempt's duration, by whether the server accepted it.
+pub(crate) fn record_attempt_duration(accepted: bool, elapsed: Duration) {
+    let result = ATTEMPT_RESULTS[usize::from(!accepted)];
+    metrics::histogram!(ATTEMPT_SECONDS, "operation" => POST_SIGNAL, "result" => result)
+        .record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn record_lease_expiry() {
+    metrics::counter!(OUTBOX_LEASE_EXPIRIES_TOTAL).increment(1);
+}
+
+/// Whether the worker loop runs (see [`WORKER_UP`]).
+pub(crate) fn record_worker_up(up: bool) {
+    metrics::gauge!(WORKER_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 /// A failed attempt that will be retried, as shown to listeners (the drill prints these).

@@ -42,6 +42,13 @@ async fn metrics_endpoint_serves_the_delivery_counters() {
         "{err}"
     );
 
+    // Before anything happened, every series with a known label set is
+    // there at zero, so that rate() and absent() work from the first scrape.
+    let fresh = tokio::task::spawn_blocking(move || scrape(addr))
+        .await
+        .unwrap();
+    assert_registered_at_zero(&fresh);
+
     let s = stack(&[("MAX_RETRIES", "1")]).await;
     s.server.push(Reply::status(503));
     s.service.deliver(&signal("m-1")).await.unwrap();
@@ -53,13 +60,16 @@ async fn metrics_endpoint_serves_the_delivery_counters() {
         .unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     for line in [
-        "signals_delivered_total 1",
-        "signals_failed_total{reason=\"rejected\"} 1",
+        "signal_delivery_signals_delivered_total 1",
+        "signal_delivery_signals_failed_total{reason=\"rejected\"} 1",
         "retries_total{operation=\"post_signal\"} 1",
-        "attempts_total{operation=\"post_signal\"} 3",
+        "signal_delivery_attempts_total{operation=\"post_signal\"} 3",
         "alerts_sent_total{severity=\"ERROR\"} 1",
         "signal_delivery_duration_seconds_bucket",
-        "# HELP signals_failed_total",
+        // One accepted attempt (m-1's retry) and two failed ones.
+        "signal_delivery_attempt_duration_seconds_count{operation=\"post_signal\",result=\"ok\"} 1",
+        "signal_delivery_attempt_duration_seconds_count{operation=\"post_signal\",result=\"error\"} 2",
+        "# HELP signal_delivery_signals_failed_total",
     ] {
         assert!(body.contains(line), "{line:?} missing from:\n{body}");
     }
@@ -67,4 +77,80 @@ async fn metrics_endpoint_serves_the_delivery_counters() {
         !body.contains("AAH-secret"),
         "the token leaked into metrics"
     );
+}
+
+/// The value of the sample `series` (name and labels exactly as rendered).
+fn sample<'a>(body: &'a str, series: &str) -> Option<&'a str> {
+    body.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+    })
+}
+
+fn assert_registered_at_zero(body: &str) {
+    use signal_delivery::telemetry::*;
+    let op = "{operation=\"post_signal\"}";
+    let mut zero: Vec<String> = vec![
+        format!("{RETRIES_TOTAL}{op}"),
+        format!("{RETRY_DEFERRALS_TOTAL}{op}"),
+        format!("{ATTEMPTS_TOTAL}{op}"),
+        SIGNALS_DELIVERED_TOTAL.to_owned(),
+        OUTBOX_OLDEST_PENDING_AGE.to_owned(),
+        OUTBOX_CLAIM_FAILURES_TOTAL.to_owned(),
+        OUTBOX_LEASE_EXPIRIES_TOTAL.to_owned(),
+        OUTBOX_FENCED_TOTAL.to_owned(),
+        OUTBOX_CLOCK_OFFSET.to_owned(),
+        format!("{OUTBOX_CLAIM_SECONDS}_count"),
+        WORKER_UP.to_owned(),
+        ops_alerts::METRIC_QUEUED.to_owned(),
+    ];
+    for reason in signal_delivery::FailureReason::ALL {
+        zero.push(format!(
+            "{SIGNALS_FAILED_TOTAL}{{reason=\"{}\"}}",
+            reason.as_str()
+        ));
+    }
+    for outcome in ["delivered", "failed"] {
+        zero.push(format!("{DELIVERY_SECONDS}_count{{outcome=\"{outcome}\"}}"));
+    }
+    for result in ["ok", "error"] {
+        zero.push(format!(
+            "{ATTEMPT_SECONDS}_count{{operation=\"post_signal\",result=\"{result}\"}}"
+        ));
+    }
+    for state in signal_outbox::State::ALL {
+        zero.push(format!("{OUTBOX_SIGNALS}{{state=\"{}\"}}", state.as_str()));
+    }
+    for severity in ["INFO", "WARNING", "ERROR", "CRITICAL"] {
+        for name in [
+            ops_alerts::METRIC_SENT,
+            ops_alerts::METRIC_FAILED,
+            ops_alerts::METRIC_FOLDED,
+            ops_alerts::METRIC_LOGGED,
+        ] {
+            zero.push(format!("{name}{{severity=\"{severity}\"}}"));
+        }
+    }
+    for series in &zero {
+        assert_eq!(
+            sample(body, series),
+            Some("0"),
+            "{series} is not at 0 in the first scrape:\n{body}"
+        );
+    }
+    let build = format!("{BUILD_INFO}{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(sample(body, &build), Some("1"), "{build}:\n{body}");
+    // The names the project started with keep their names.
+    assert!(body.contains("# TYPE retries_total counter"), "{body}");
+    assert!(body.contains("# TYPE alerts_sent_total counter"), "{body}");
+    // Every name but those two and the alert family shares one prefix.
+    for line in body.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split(' ').nth(2).unwrap_or_default();
+        assert!(
+            name.starts_with("signal_delivery_")
+                || name.starts_with("alerts_")
+                || name == "retries_total",
+            "{name} lacks the common prefix signal_delivery_"
+        );
+    }
 }

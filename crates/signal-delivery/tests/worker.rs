@@ -62,6 +62,9 @@ async fn run_for(
 
 #[tokio::test(start_paused = true)]
 async fn a_row_claimed_by_a_dead_worker_is_picked_up_after_its_lease() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
     let stack = support::stack(FAST).await;
     let (_dir, outbox) = outbox();
     let body = support::signal_json("sig-lease");
@@ -108,6 +111,15 @@ async fn a_row_claimed_by_a_dead_worker_is_picked_up_after_its_lease() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].id, "sig-lease");
     assert!(received[0].verified);
+    // The takeover is counted once, and nothing else was: the first worker
+    // claimed nothing, and the second's outcome was not fenced.
+    let metrics = support::Metrics::take(&snapshotter);
+    use signal_delivery::telemetry::{
+        ATTEMPT_SECONDS, OUTBOX_FENCED_TOTAL, OUTBOX_LEASE_EXPIRIES_TOTAL,
+    };
+    assert_eq!(metrics.counter(OUTBOX_LEASE_EXPIRIES_TOTAL, &[]), 1);
+    assert_eq!(metrics.counter(OUTBOX_FENCED_TOTAL, &[]), 0);
+    assert_eq!(metrics.histogram_count(ATTEMPT_SECONDS), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -46,7 +46,7 @@ impl FailureReason {
         FailureReason::Interrupted,
     ];
 
-    /// The stable label used in output lines and the `signals_failed_total{reason}` metric.
+    /// The stable label used in output lines and the `signal_delivery_signals_failed_total{reason}` metric.
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::InvalidSignal => "invalid_signal",

@@ -70,6 +70,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: Job, mut slot: Slot) -> Done {
         .post_signal(&row.id, row.body.clone())
         .await;
     let latency = sent.elapsed();
+    telemetry::record_attempt_duration(result.is_ok(), latency);
     let age = job.age();
     let error = match result {
         Ok(receipt) => {

@@ -118,6 +118,16 @@ impl Claimer {
                 claims
                     .rows
                     .into_iter()
+                    .inspect(|row| {
+                        if row.lease_expired {
+                            telemetry::record_lease_expiry();
+                            tracing::warn!(
+                                signal_id = %row.id,
+                                claims = row.claims,
+                                "claimed a signal whose earlier lease expired: its worker stopped mid-attempt (it may have been sent already; the receiver deduplicates on webhook-id)"
+                            );
+                        }
+                    })
                     .map(|row| Job {
                         row,
                         claimed_now,

@@ -45,7 +45,7 @@
 //! due retry, the claim makes **no attempt**: the row is deferred
 //! (`Outcome::Defer`) by [`retry_core::decide_after_refusal`] (0.5 s to 1.5 s,
 //! never past the deadline) with its attempt count and last error
-//! unchanged, and counted in `retry_deferrals_total`. Only a retry still
+//! unchanged, and counted in `signal_delivery_retry_deferrals_total`. Only a retry still
 //! refused when the deadline has come is dead-lettered, with reason `budget`.
 //!
 //! Outcomes are recorded by one recorder task that commits whatever has
@@ -126,6 +126,7 @@ use tracing::Instrument;
 
 use crate::alerts::sender::AlertSender;
 use crate::service::DeliveryService;
+use crate::telemetry;
 use attempt::{Ctx, Done};
 use claim::{Claimer, Job, keep_alive, refresh_once, refresh_stats};
 use record::Recorder;
@@ -366,6 +367,7 @@ impl Worker {
             .div_ceil(2)
             .max(1);
 
+        telemetry::record_worker_up(true);
         'claiming: loop {
             while let Some(done) = tasks.try_join_next() {
                 reap(&mut report, done);
@@ -451,6 +453,8 @@ impl Worker {
             }
         }
 
+        // Down from here: the drain below claims nothing new.
+        telemetry::record_worker_up(false);
         tracing::info!(worker = %name, in_flight = tasks.len(), "shutting down: finishing attempts in flight");
         while let Some(done) = tasks.join_next().await {
             reap(&mut report, done);
