@@ -10,6 +10,13 @@ use std::path::{Path, PathBuf};
 
 pub(super) use super::reproduce::{METHOD, reproduce};
 
+// Analyses that do not come from the run's figures (why a goal is missed,
+// measurements of code no longer in the tree), kept beside the generator so
+// that a regenerated report keeps them.
+const NOTES_RETRY_LOOP: &str = include_str!("notes/2-retry-loop.md");
+const NOTES_SIGNING: &str = include_str!("notes/3-signing.md");
+const NOTES_OUTBOX_CONTRACT: &str = include_str!("notes/6-outbox-contract.md");
+
 /// Reads criterion's mean estimate (ns) of one benchmark.
 pub(super) fn mean_ns(criterion_dir: &Path, bench: &str) -> Option<f64> {
     let path = criterion_dir.join(bench).join("new/estimates.json");
@@ -121,7 +128,9 @@ impl Figures {
              side by side in the same process with the same parameters, are what the goals are \
              about. Each figure is criterion's mean over a short run (warm-up {} s, measurement \
              {} s per benchmark), so ratios within a few per cent of a goal are within run-to-run \
-             noise: rerun before drawing conclusions from them.\n",
+             noise: rerun before drawing conclusions from them. The analyses between the tables \
+             (why a goal is missed, earlier measurements) come from `xtask/src/bench/notes/`: \
+             edit them there, so that the next run keeps them.\n",
             machine.date, bench.warm_up, bench.measurement
         );
         let _ = writeln!(out, "## Machine\n");
@@ -241,6 +250,7 @@ impl Figures {
             ratio(simulated, backon)
         );
         let _ = writeln!(out, "retry-core / backon: {}.\n", ratio_value(r));
+        out.push_str(NOTES_RETRY_LOOP);
         summary.push([
             "2. retry loop, 2 failures + success".to_owned(),
             time(ours),
@@ -321,6 +331,7 @@ impl Figures {
             }
         }
         out.push('\n');
+        out.push_str(NOTES_SIGNING);
 
         // 4. End to end.
         let (e2e_text, signed_64) = e2e::section(&self.e2e, summary, &mut self.missing);
@@ -418,6 +429,7 @@ impl Figures {
                 None
             }
         };
+        out.push_str(NOTES_OUTBOX_CONTRACT);
         summary.push([
             "6. outbox enqueue, synchronous=FULL".to_owned(),
             rate.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.0} signals/s")),
