@@ -236,6 +236,7 @@ const OUTCOMES: [&str; 2] = ["delivered", "failed"];
 /// increment as one (a series born at 1 is invisible to it), and
 /// `absent()` only fires when something is really missing. Label sets
 /// that depend on the input (none today) would appear on first use.
+/// Gauges that measure the outbox are the exception: see below.
 pub fn register_at_zero() {
     for name in [RETRIES_TOTAL, RETRY_DEFERRALS_TOTAL, ATTEMPTS_TOTAL] {
         metrics::counter!(name, "operation" => POST_SIGNAL).increment(0);
@@ -253,10 +254,11 @@ pub fn register_at_zero() {
         let _ =
             metrics::histogram!(ATTEMPT_SECONDS, "operation" => POST_SIGNAL, "result" => result);
     }
-    for state in signal_outbox::State::ALL {
-        metrics::gauge!(OUTBOX_SIGNALS, "state" => state.as_str()).set(0.0);
-    }
-    metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(0.0);
+    // Not the gauges read from the outbox (depth by state, oldest pending
+    // age, clock offset): a zero there would be a false reading, e.g. a
+    // restart's "0 dead letters" that SignalDeadLettersRising would take
+    // for a fall. The worker sets them from its first reading, right at
+    // its start; a process without a worker (`send`) has none.
     let _ = metrics::histogram!(OUTBOX_CLAIM_SECONDS);
     for name in [
         OUTBOX_CLAIM_FAILURES_TOTAL,
@@ -265,7 +267,6 @@ pub fn register_at_zero() {
     ] {
         metrics::counter!(name).increment(0);
     }
-    metrics::gauge!(OUTBOX_CLOCK_OFFSET).set(0.0);
     metrics::gauge!(WORKER_UP).set(0.0);
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     ops_alerts::register_metrics_at_zero();

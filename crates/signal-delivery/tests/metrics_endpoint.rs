@@ -95,11 +95,9 @@ fn assert_registered_at_zero(body: &str) {
         format!("{RETRY_DEFERRALS_TOTAL}{op}"),
         format!("{ATTEMPTS_TOTAL}{op}"),
         SIGNALS_DELIVERED_TOTAL.to_owned(),
-        OUTBOX_OLDEST_PENDING_AGE.to_owned(),
         OUTBOX_CLAIM_FAILURES_TOTAL.to_owned(),
         OUTBOX_LEASE_EXPIRIES_TOTAL.to_owned(),
         OUTBOX_FENCED_TOTAL.to_owned(),
-        OUTBOX_CLOCK_OFFSET.to_owned(),
         format!("{OUTBOX_CLAIM_SECONDS}_count"),
         WORKER_UP.to_owned(),
         ops_alerts::METRIC_QUEUED.to_owned(),
@@ -118,8 +116,18 @@ fn assert_registered_at_zero(body: &str) {
             "{ATTEMPT_SECONDS}_count{{operation=\"post_signal\",result=\"{result}\"}}"
         ));
     }
-    for state in signal_outbox::State::ALL {
-        zero.push(format!("{OUTBOX_SIGNALS}{{state=\"{}\"}}", state.as_str()));
+    // Readings of the outbox are not faked at zero: without a worker (as
+    // here) they are absent; `run` sets them from its first reading (the
+    // CLI's outbox tests and .ci/observability scrape them there).
+    for name in [
+        OUTBOX_SIGNALS,
+        OUTBOX_OLDEST_PENDING_AGE,
+        OUTBOX_CLOCK_OFFSET,
+    ] {
+        assert!(
+            !body.lines().any(|l| l.starts_with(name)),
+            "{name} has a value with no outbox read:\n{body}"
+        );
     }
     for severity in ["INFO", "WARNING", "ERROR", "CRITICAL"] {
         for name in [
