@@ -28,7 +28,8 @@
 //! update below it, the rest are returned, and with none left a `timeout`
 //! (seconds, tokio time) holds the request until an update arrives. Every
 //! `getUpdates` offset asked is kept ([`FakeBotApi::get_updates_offsets`]).
-//! [`FakeReply::conflict`] is the 409 of two pollers sharing one token.
+//! [`FakeReply::conflict`] is the 409 of two pollers sharing one token;
+//! [`FakeBotApi::push_get_updates_reply`] scripts `getUpdates` alone.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -168,6 +169,8 @@ struct FakeState {
     messages: Vec<RecordedMessage>,
     requests: usize,
     next_message_id: i32,
+    /// Replies for `getUpdates` only, before the shared script.
+    get_updates_script: VecDeque<FakeReply>,
     /// Updates not yet confirmed by a `getUpdates` offset, oldest first.
     updates: VecDeque<Value>,
     next_update_id: i64,
@@ -221,6 +224,7 @@ impl FakeBotApi {
                 messages: Vec::new(),
                 requests: 0,
                 next_message_id: 1,
+                get_updates_script: VecDeque::new(),
                 updates: VecDeque::new(),
                 next_update_id: 1,
                 get_updates_offsets: Vec::new(),
@@ -296,6 +300,13 @@ impl FakeBotApi {
         };
         self.shared.updates_pushed.notify_waiters();
         id
+    }
+
+    /// Queues a reply for `getUpdates` only (answered before the shared
+    /// queue of [`push_reply`](FakeBotApi::push_reply)), so a test can fail
+    /// polls while messages still go through.
+    pub fn push_get_updates_reply(&self, reply: FakeReply) {
+        self.shared.lock().get_updates_script.push_back(reply);
     }
 
     /// The `offset` of every `getUpdates` request answered, in order (0 when

@@ -42,6 +42,7 @@
 mod alerts;
 pub mod enqueue;
 mod interrupt;
+pub mod ops;
 mod outcome;
 pub mod send;
 mod service;

@@ -85,10 +85,13 @@ async fn get_updates(app: AppState, body: &[u8]) -> Response {
         let mut state = app.shared.lock();
         state.requests += 1;
         state.get_updates_offsets.push(offset);
-        state
-            .script
-            .pop_front()
-            .unwrap_or_else(|| state.default_reply.clone())
+        match state.get_updates_script.pop_front() {
+            Some(reply) => reply,
+            None => state
+                .script
+                .pop_front()
+                .unwrap_or_else(|| state.default_reply.clone()),
+        }
     };
     app.shared.changed.notify_waiters();
     match reply {

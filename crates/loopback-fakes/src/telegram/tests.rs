@@ -193,7 +193,9 @@ async fn get_updates_confirms_below_the_offset_and_holds_while_empty() {
 async fn get_updates_answers_scripted_failures_such_as_the_conflict() {
     let fake = FakeBotApi::start().await.unwrap();
     fake.push_update(updates::text_message(-100, 7, "/help"));
-    fake.push_reply(FakeReply::conflict());
+    fake.push_get_updates_reply(FakeReply::conflict());
+    let (status, _) = post(fake.api_url(), "/bot1:abc/getMe", "{}").await;
+    assert_eq!(status, 200, "only getUpdates is scripted");
     let (status, reply) = post(fake.api_url(), "/bot1:abc/getUpdates", "{}").await;
     assert_eq!(status, 409);
     assert_eq!(reply["error_code"], 409);

@@ -5,8 +5,16 @@
 
 use serde_json::{Value, json};
 
+/// Now, in Unix seconds: updates carry their send time, and a poller may
+/// skip commands that are too old.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// A text message from user `user_id` in chat `chat_id` (negative: a
-/// supergroup; positive: the user's private chat with the bot).
+/// supergroup; positive: the user's private chat with the bot), sent now.
 ///
 /// ```
 /// let update = loopback_fakes::telegram::updates::text_message(-100_123, 42, "/status");
@@ -22,7 +30,7 @@ pub fn text_message(chat_id: i64, user_id: u64, text: &str) -> Value {
     json!({
         "message": {
             "message_id": 1,
-            "date": 0,
+            "date": now(),
             "chat": chat,
             "from": { "id": user_id, "is_bot": false, "first_name": "Op" },
             "text": text,
@@ -36,10 +44,18 @@ pub fn channel_post(chat_id: i64, text: &str) -> Value {
     json!({
         "channel_post": {
             "message_id": 1,
-            "date": 0,
+            "date": now(),
             "chat": chat,
             "sender_chat": chat,
             "text": text,
         }
     })
+}
+
+/// [`text_message`] sent `seconds_ago` seconds ago (a command that waited
+/// while no poller ran).
+pub fn old_text_message(chat_id: i64, user_id: u64, text: &str, seconds_ago: u64) -> Value {
+    let mut update = text_message(chat_id, user_id, text);
+    update["message"]["date"] = Value::from(now().saturating_sub(seconds_ago));
+    update
 }
