@@ -97,3 +97,44 @@ fn check_config_lists_the_command_settings() {
             .contains(&"# OPS_TELEGRAM_ADMIN_USER_IDS unset (nobody may act)".to_owned())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_answers_an_admin_in_the_ops_chat_and_stops_cleanly() {
+    use loopback_fakes::signal_server::FakeSignalServer;
+    use loopback_fakes::telegram::{FakeBotApi, updates};
+
+    let server = FakeSignalServer::start(hmac_client::SigningKeys::parse(SECRET).unwrap())
+        .await
+        .unwrap();
+    let bot = FakeBotApi::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = common::delivery_env(&server.url(), Some(&bot));
+    vars.extend([
+        ("OPS_TELEGRAM_COMMANDS", "true".to_owned()),
+        ("OPS_TELEGRAM_ADMIN_USER_IDS", "111".to_owned()),
+        (
+            "OUTBOX_PATH",
+            dir.path().join("outbox.db").to_str().unwrap().to_owned(),
+        ),
+    ]);
+    let chat: i64 = CHAT_ID.parse().unwrap();
+    bot.push_update(updates::text_message(chat, 999, "/status"));
+    bot.push_update(updates::text_message(chat, 111, "/status"));
+    let worker = common::Running::spawn(command(&["run"], &vars));
+    let messages = bot.wait_for_messages(1, common::LIMIT).await;
+    worker.signal("TERM");
+    let done = worker.finish(common::LIMIT);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_eq!(messages.len(), 1, "the stranger got nothing: {messages:?}");
+    assert!(
+        messages[0].text.contains("Outbox status"),
+        "{}",
+        messages[0].text
+    );
+    assert!(
+        done.stderr.contains("refused an ops command"),
+        "{}",
+        done.stderr
+    );
+    assert!(!done.all_text().contains(TOKEN_PART));
+}

@@ -495,3 +495,56 @@ async fn a_conflict_is_alerted_once_and_retried_slowly() {
     );
     assert!(!logs.contains(TOKEN_PART));
 }
+
+#[tokio::test]
+async fn bot_api_failures_are_retried_with_backoff_and_no_secret_is_shown() {
+    let ops = Ops::new().await;
+    ops.bot
+        .push_get_updates_reply(FakeReply::ServerError { status: 502 });
+    ops.bot.push_get_updates_reply(FakeReply::Unauthorized);
+    let config = ops.config();
+    let commands = CommandSettings {
+        enabled: true,
+        admin_user_ids: vec![ADMIN],
+    };
+    let poller = CommandPoller::new(&config, &commands, Arc::clone(&ops.outbox), "w-ops")
+        .unwrap()
+        .with_settings(settings(&config));
+    let shown = format!("{poller:?}");
+    assert!(!shown.contains(TOKEN_PART), "{shown}");
+    let poller = poller.spawn();
+    ops.say(OPS_CHAT, ADMIN, "/help");
+    let messages = ops.wait_messages(1).await;
+    poller.stop().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let counters = ops.counters();
+    assert_eq!(
+        counter(&counters, OPS_POLL_ERRORS_TOTAL, ("kind", "transient")),
+        1
+    );
+    assert_eq!(
+        counter(&counters, OPS_POLL_ERRORS_TOTAL, ("kind", "unauthorized")),
+        1
+    );
+    let logs = ops.logs.text();
+    assert!(logs.contains("getUpdates failed; retrying"), "{logs}");
+    assert!(
+        logs.contains("Telegram refused OPS_TELEGRAM_BOT_TOKEN"),
+        "{logs}"
+    );
+    assert!(!logs.contains(TOKEN_PART), "{logs}");
+}
+
+#[test]
+fn an_at_channel_ops_chat_cannot_take_commands() {
+    let config = AlertConfig::new(TOKEN, "@ops_room").unwrap();
+    let commands = CommandSettings {
+        enabled: true,
+        admin_user_ids: vec![ADMIN],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let outbox: Arc<dyn Outbox> =
+        Arc::new(SqliteOutbox::open(&dir.path().join("outbox.db")).unwrap());
+    let error = CommandPoller::new(&config, &commands, outbox, "w").unwrap_err();
+    assert!(error.to_string().contains("numeric chat id"), "{error}");
+}
