@@ -548,3 +548,77 @@ fn an_at_channel_ops_chat_cannot_take_commands() {
     let error = CommandPoller::new(&config, &commands, outbox, "w").unwrap_err();
     assert!(error.to_string().contains("numeric chat id"), "{error}");
 }
+
+#[tokio::test]
+async fn a_bulk_replay_waits_for_the_same_admins_confirmation() {
+    let ops = Ops::new().await;
+    dead_letter(ops.outbox.as_ref(), "sig-bulk-a").await;
+    dead_letter(ops.outbox.as_ref(), "sig-bulk-b").await;
+    let poller = ops.start("w-ops", Arc::clone(&ops.outbox));
+    let state = |id: &'static str| {
+        let outbox = Arc::clone(&ops.outbox);
+        async move { outbox.show(vec![id.into()]).await.unwrap()[0].row.state }
+    };
+
+    ops.say(OPS_CHAT, ADMIN, "/replay --reason nonsense");
+    let usage = &ops.wait_messages(1).await[0];
+    assert!(
+        usage.text.contains("R one of invalid_signal, exhausted"),
+        "{}",
+        usage.text
+    );
+
+    ops.say(OPS_CHAT, ADMIN, "/replay --reason rejected");
+    let ask = &ops.wait_messages(2).await[1];
+    assert!(
+        ask.text
+            .contains("2 dead letter(s) with reason rejected would be sent again"),
+        "{}",
+        ask.text
+    );
+    assert!(ask.text.contains("/confirm within 2m0s"), "{}", ask.text);
+    assert_eq!(
+        state("sig-bulk-a").await,
+        State::DeadLettered,
+        "a dry run only"
+    );
+
+    // Nobody else can confirm it, in the ops chat or anywhere.
+    ops.say(OPS_CHAT, STRANGER, "/confirm");
+    ops.say(ADMIN as i64, ADMIN, "/confirm");
+    ops.say(OPS_CHAT, ADMIN, "/confirm");
+    let done = &ops.wait_messages(3).await[2];
+    assert!(
+        done.text
+            .contains("2 dead letter(s) with reason rejected are pending again"),
+        "{}",
+        done.text
+    );
+    assert_eq!(state("sig-bulk-a").await, State::Pending);
+    assert_eq!(state("sig-bulk-b").await, State::Pending);
+
+    ops.say(OPS_CHAT, ADMIN, "/confirm");
+    let again = &ops.wait_messages(4).await[3];
+    assert!(again.text.contains("Nothing to confirm"), "{}", again.text);
+    poller.stop().await;
+    assert_eq!(
+        ops.bot.messages().len(),
+        4,
+        "the refused /confirm got nothing"
+    );
+
+    let audit = ops.outbox.audit(None, 100).await.unwrap();
+    let replays: Vec<_> = audit.iter().filter(|a| a.action == "replay").collect();
+    assert_eq!(replays.len(), 1, "{audit:?}");
+    assert_eq!(replays[0].actor, "telegram:user 111");
+    assert!(
+        replays[0].detail.contains("\"confirmed\":true"),
+        "{:?}",
+        replays[0]
+    );
+    assert!(
+        replays[0].result.contains("\"replayed\":2"),
+        "{:?}",
+        replays[0]
+    );
+}

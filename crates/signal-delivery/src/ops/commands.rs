@@ -8,10 +8,11 @@ use std::time::Duration;
 use ops_alerts::{MESSAGE_BUDGET, cut_text, escape_html, format_timestamp};
 use serde_json::json;
 use signal_outbox::{
-    ListFilter, NewAuditEntry, Outbox, OutboxError, ReplayRequest, ReplaySelection, State,
-    Timestamp,
+    FailureReason, ListFilter, NewAuditEntry, Outbox, OutboxError, ReplayReport, ReplayRequest,
+    ReplaySelection, State, Timestamp,
 };
 
+use super::confirm::{CONFIRM_WITHIN, Confirmations};
 use super::update::Command;
 
 /// Most dead letters `/failures` lists.
@@ -47,14 +48,35 @@ pub(crate) fn actor(user_id: u64) -> String {
     format!("telegram:user {user_id}")
 }
 
-/// Runs `command` for admin `user_id`.
-pub(crate) async fn run(outbox: &dyn Outbox, user_id: u64, command: &Command<'_>) -> Answer {
+/// Runs `command` for admin `user_id`; `pending` holds the bulk replays
+/// waiting for their `/confirm`.
+pub(crate) async fn run(
+    outbox: &dyn Outbox,
+    user_id: u64,
+    command: &Command<'_>,
+    pending: &Confirmations,
+) -> Answer {
     let (name, result) = match command.name.as_str() {
         "help" | "start" => ("help", Ok(("Commands".to_owned(), help()))),
         "status" => ("status", status(outbox).await),
         "failures" => ("failures", failures(outbox, command.args).await),
         "show" => ("show", show(outbox, command.args).await),
+        "replay" if command.args.starts_with("--reason") => {
+            return ask_bulk_replay(outbox, user_id, command.args, pending).await;
+        }
         "replay" => return replay(outbox, user_id, command.args).await,
+        "confirm" => return confirm_bulk_replay(outbox, user_id, pending).await,
+        "cancel" => (
+            "cancel",
+            Ok((
+                "Cancel".to_owned(),
+                if pending.take(user_id).is_some() {
+                    "the pending bulk replay was dropped; nothing was replayed".to_owned()
+                } else {
+                    "nothing was pending".to_owned()
+                },
+            )),
+        ),
         _ => (
             "unknown",
             Ok((
@@ -97,7 +119,10 @@ fn help() -> String {
          /failures [N]: the latest N dead letters (1 to {MAX_FAILURES}, default {DEFAULT_FAILURES})\n\
          /show ID: a signal's attempt history\n\
          /replay ID: send a dead letter round again (enqueued within the last hour)\n\
-         /help: this list"
+         /replay --reason R: every dead letter with reason R, after a /confirm within {confirm}\n\
+         /confirm, /cancel: go ahead with, or drop, your pending /replay --reason\n\
+         /help: this list",
+        confirm = age(CONFIRM_WITHIN)
     )
 }
 
@@ -346,5 +371,160 @@ async fn replay(outbox: &dyn Outbox, user_id: u64, args: &str) -> Answer {
             audit: audit(format!("error: {error}")),
             name: "replay",
         },
+    }
+}
+
+/// The bulk replay of every dead letter with `reason` (young enough), as
+/// `signal-delivery outbox replay --reason R` builds it.
+fn bulk_request(user_id: u64, reason: FailureReason, dry_run: bool) -> ReplayRequest {
+    ReplayRequest {
+        selection: ReplaySelection::Dead {
+            reason: Some(reason),
+            since: None,
+            until: None,
+        },
+        max_age: Some(REPLAY_MAX_AGE),
+        dry_run,
+        audit: NewAuditEntry {
+            actor: actor(user_id),
+            action: "replay".to_owned(),
+            detail: json!({
+                "reason": reason.as_str(),
+                "via": "telegram",
+                "confirmed": true,
+                "max_age_seconds": REPLAY_MAX_AGE.as_secs(),
+            })
+            .to_string(),
+            result: String::new(),
+        },
+    }
+}
+
+fn too_old_note(report: &ReplayReport) -> String {
+    if report.too_old_count == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {} enqueued more than {} ago stay dead (outbox replay --force from a host)",
+            report.too_old_count,
+            age(REPLAY_MAX_AGE)
+        )
+    }
+}
+
+/// `/replay --reason R`: a dry run, and a pending request for `/confirm`.
+async fn ask_bulk_replay(
+    outbox: &dyn Outbox,
+    user_id: u64,
+    args: &str,
+    pending: &Confirmations,
+) -> Answer {
+    let answer = |title: &str, body: String, result: String| Answer {
+        html: render(title, &body),
+        audit: Some(NewAuditEntry {
+            actor: actor(user_id),
+            action: "telegram /replay --reason".to_owned(),
+            detail: json!({ "args": args }).to_string(),
+            result,
+        }),
+        name: "replay",
+    };
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let reason = match words.as_slice() {
+        ["--reason", reason] => reason.parse::<FailureReason>().ok(),
+        _ => None,
+    };
+    let Some(reason) = reason else {
+        let allowed: Vec<&str> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+        return answer(
+            "Usage",
+            format!(
+                "usage: /replay --reason R, with R one of {}",
+                allowed.join(", ")
+            ),
+            "refused: usage".to_owned(),
+        );
+    };
+    match outbox.replay(bulk_request(user_id, reason, true)).await {
+        Ok(report) if report.replayed == 0 => answer(
+            "Replay",
+            format!(
+                "no dead letter with reason {reason} to replay{}",
+                too_old_note(&report)
+            ),
+            "nothing to replay".to_owned(),
+        ),
+        Ok(report) => {
+            pending.ask(user_id, reason);
+            answer(
+                "Replay: confirm",
+                format!(
+                    "{} dead letter(s) with reason {reason} would be sent again{}. \
+                     Send /confirm within {} to replay them (those dead-lettered by then), /cancel to drop it.",
+                    report.replayed,
+                    too_old_note(&report),
+                    age(CONFIRM_WITHIN)
+                ),
+                format!(
+                    "awaiting confirmation: {} would be replayed",
+                    report.replayed
+                ),
+            )
+        }
+        Err(error) => answer(
+            "Replay failed",
+            format!("nothing was replayed: {error}"),
+            format!("error: {error}"),
+        ),
+    }
+}
+
+/// `/confirm`: the pending bulk replay of this admin, if still valid.
+async fn confirm_bulk_replay(outbox: &dyn Outbox, user_id: u64, pending: &Confirmations) -> Answer {
+    let Some(reason) = pending.take(user_id) else {
+        return Answer {
+            html: render(
+                "Nothing to confirm",
+                &format!(
+                    "no /replay --reason of yours is waiting (each waits {})",
+                    age(CONFIRM_WITHIN)
+                ),
+            ),
+            audit: Some(NewAuditEntry {
+                actor: actor(user_id),
+                action: "telegram /confirm".to_owned(),
+                detail: "{}".to_owned(),
+                result: "nothing pending".to_owned(),
+            }),
+            name: "confirm",
+        };
+    };
+    // The backend writes the audit row in the replay's transaction.
+    let (title, body, audit) = match outbox.replay(bulk_request(user_id, reason, false)).await {
+        Ok(report) => (
+            "Replay",
+            format!(
+                "{} dead letter(s) with reason {reason} are pending again, due now (replayed by {}; audited){}",
+                report.replayed,
+                actor(user_id),
+                too_old_note(&report)
+            ),
+            None,
+        ),
+        Err(error) => (
+            "Replay failed",
+            format!("nothing was replayed: {error}"),
+            Some(NewAuditEntry {
+                actor: actor(user_id),
+                action: "telegram /confirm".to_owned(),
+                detail: json!({ "reason": reason.as_str() }).to_string(),
+                result: format!("error: {error}"),
+            }),
+        ),
+    };
+    Answer {
+        html: render(title, &body),
+        audit,
+        name: "confirm",
     }
 }

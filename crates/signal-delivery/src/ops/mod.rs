@@ -27,6 +27,7 @@
 
 mod bot_api;
 mod commands;
+mod confirm;
 mod gate;
 pub mod metrics;
 mod update;
@@ -42,6 +43,7 @@ use tokio::task::JoinHandle;
 
 use bot_api::{BotApi, BotApiError};
 pub use commands::{DEFAULT_FAILURES, MAX_FAILURES, REPLAY_MAX_AGE};
+pub use confirm::CONFIRM_WITHIN;
 pub use gate::Gate;
 
 /// How the poller paces itself.
@@ -104,6 +106,7 @@ pub struct CommandPoller {
     gate: Gate,
     worker: String,
     settings: PollerSettings,
+    pending: confirm::Confirmations,
 }
 
 impl std::fmt::Debug for CommandPoller {
@@ -156,6 +159,7 @@ impl CommandPoller {
             gate: Gate::new(commands.admin_user_ids.clone(), *chat),
             worker: worker.to_owned(),
             settings: PollerSettings::for_config(config),
+            pending: confirm::Confirmations::default(),
         })
     }
 
@@ -284,7 +288,7 @@ impl CommandPoller {
             );
             return true;
         }
-        let answer = commands::run(self.outbox.as_ref(), user_id, &command).await;
+        let answer = commands::run(self.outbox.as_ref(), user_id, &command, &self.pending).await;
         metrics::carried_out(answer.name);
         tracing::info!(user_id, command = answer.name, "ops command carried out");
         if let Some(audit) = answer.audit

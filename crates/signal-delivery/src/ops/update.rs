@@ -21,10 +21,8 @@ pub(crate) struct Incoming {
 /// it says.
 pub(crate) fn parse(update: &Value) -> (Option<i64>, Option<Incoming>) {
     let id = update.get("update_id").and_then(Value::as_i64);
-    let message = update
-        .get("message")
-        .or_else(|| update.get("channel_post"))
-        .or_else(|| update.get("edited_message"));
+    // Not `edited_message`: editing an old command must not run it again.
+    let message = update.get("message").or_else(|| update.get("channel_post"));
     let incoming = message.and_then(|m| {
         let chat_id = m.pointer("/chat/id").and_then(Value::as_i64)?;
         let text = m.get("text").and_then(Value::as_str)?.to_owned();
