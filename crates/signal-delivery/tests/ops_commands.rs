@@ -1,6 +1,6 @@
 //! Two-way ops over real HTTP: the command poller against the fake Bot API
 //! (`getUpdates`, `getMe`, `sendMessage` on 127.0.0.1) and a real SQLite
-//! outbox. Admins in the ops chat get answers and an audit row; strangers,
+//! outbox (the restart also on a throwaway PostgreSQL cluster). Admins in the ops chat get answers and an audit row; strangers,
 //! and admins elsewhere, get silence, a WARN line and a count. The offset
 //! survives a restart; a 409 gives one alert and no tight loop.
 //!
@@ -25,6 +25,7 @@ use signal_outbox::{
     AlertKind, AttemptRecord, EnqueueOutcome, FailureReason, NewAlert, NewSignal, Outbox,
     OutboxExt as _, Outcome, State,
 };
+use signal_outbox_postgres::{PgConfig, PgOptions, PgOutbox};
 use signal_outbox_sqlite::SqliteOutbox;
 
 const TOKEN: &str = "123456:AAH-secret-token-value-for-ops-tests";
@@ -381,6 +382,39 @@ async fn strangers_and_admins_elsewhere_get_silence_a_warn_and_a_count() {
 #[tokio::test]
 async fn the_offset_survives_a_restart_and_no_update_runs_twice() {
     let ops = Ops::new().await;
+    let path = ops.dir.path().join("outbox.db");
+    offset_survives_a_restart(&ops, async move {
+        let reopened: Arc<dyn Outbox> = Arc::new(SqliteOutbox::open(&path).unwrap());
+        reopened
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_offset_survives_a_restart_on_postgresql() {
+    let Some(cluster) = test_postgres::cluster_or_skip("ops_offset_restart") else {
+        return;
+    };
+    let url = cluster.fresh_database_url().await;
+    let open = |url: String| async move {
+        let config = PgConfig::from_url_with(&url, &test_postgres::no_env).unwrap();
+        let outbox: Arc<dyn Outbox> = Arc::new(
+            PgOutbox::connect_with(config, PgOptions::default().with_pool_size(2))
+                .await
+                .unwrap(),
+        );
+        outbox
+    };
+    let mut ops = Ops::new().await;
+    ops.outbox = open(url.clone()).await;
+    offset_survives_a_restart(&ops, open(url)).await;
+}
+
+/// One poller replays a dead letter and stops; the row dies again; a new
+/// process (another name, a new handle on the same storage) waits for the
+/// first one's lease to run out, then goes on from the stored offset and
+/// does not replay it a second time.
+async fn offset_survives_a_restart(ops: &Ops, reopen: impl Future<Output = Arc<dyn Outbox>>) {
     dead_letter(ops.outbox.as_ref(), "sig-dead-3").await;
     let first = ops.start("w-before", Arc::clone(&ops.outbox));
     let replay = ops.say(OPS_CHAT, ADMIN, "/replay sig-dead-3");
@@ -392,11 +426,7 @@ async fn the_offset_survives_a_restart_and_no_update_runs_twice() {
     kill(ops.outbox.as_ref(), "sig-dead-3").await;
     let asked_before = ops.bot.get_updates_offsets().len();
 
-    // A new process (another name) on the same file: it waits for the
-    // first one's lease to run out, then goes on from the stored offset.
-    let reopened: Arc<dyn Outbox> =
-        Arc::new(SqliteOutbox::open(&ops.dir.path().join("outbox.db")).unwrap());
-    let second = ops.start("w-after", reopened);
+    let second = ops.start("w-after", reopen.await);
     ops.say(OPS_CHAT, ADMIN, "/help");
     let messages = ops.wait_messages(2).await;
     second.stop().await;
