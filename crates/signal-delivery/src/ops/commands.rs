@@ -1,4 +1,4 @@
-//! What each command does and answers. Every answer is plain text cut under
+//! What each command does and answers (the replays are in `replay`). Every answer is plain text cut under
 //! Telegram's limit first, then HTML-escaped (so a cut never splits an
 //! entity), under a bold title that is ours.
 
@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use ops_alerts::{MESSAGE_BUDGET, cut_text, escape_html, format_timestamp};
 use serde_json::json;
-use signal_outbox::{
-    FailureReason, ListFilter, NewAuditEntry, Outbox, OutboxError, ReplayReport, ReplayRequest,
-    ReplaySelection, State, Timestamp,
-};
+use signal_outbox::{ListFilter, NewAuditEntry, Outbox, OutboxError, State, Timestamp};
 
 use super::confirm::{CONFIRM_WITHIN, Confirmations};
+use super::replay;
 use super::update::Command;
 
 /// Most dead letters `/failures` lists.
@@ -62,10 +60,10 @@ pub(crate) async fn run(
         "failures" => ("failures", failures(outbox, command.args).await),
         "show" => ("show", show(outbox, command.args).await),
         "replay" if command.args.starts_with("--reason") => {
-            return ask_bulk_replay(outbox, user_id, command.args, pending).await;
+            return replay::ask_bulk_replay(outbox, user_id, command.args, pending).await;
         }
-        "replay" => return replay(outbox, user_id, command.args).await,
-        "confirm" => return confirm_bulk_replay(outbox, user_id, pending).await,
+        "replay" => return replay::replay(outbox, user_id, command.args).await,
+        "confirm" => return replay::confirm_bulk_replay(outbox, user_id, pending).await,
         "cancel" => (
             "cancel",
             Ok((
@@ -132,7 +130,7 @@ fn when(at: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(at).map_or_else(|| at.to_string(), format_timestamp)
 }
 
-fn age(d: Duration) -> String {
+pub(crate) fn age(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),
@@ -248,7 +246,7 @@ async fn failures(outbox: &dyn Outbox, args: &str) -> Text {
 }
 
 /// The one id argument, or the usage line.
-fn one_id<'a>(args: &'a str, command: &str) -> Result<&'a str, String> {
+pub(crate) fn one_id<'a>(args: &'a str, command: &str) -> Result<&'a str, String> {
     let mut words = args.split_whitespace();
     match (words.next(), words.next()) {
         (Some(id), None) if crate::is_valid_id(id) => Ok(id),
@@ -306,225 +304,45 @@ async fn show(outbox: &dyn Outbox, args: &str) -> Text {
     Ok((format!("Signal {id}"), body))
 }
 
-/// The same request as `signal-delivery outbox replay ID`: the backend
-/// checks the row is dead-lettered and young enough, and writes the audit
-/// row in the replay's own transaction.
-async fn replay(outbox: &dyn Outbox, user_id: u64, args: &str) -> Answer {
-    let audit = |result: String| {
-        Some(NewAuditEntry {
-            actor: actor(user_id),
-            action: "telegram /replay".to_owned(),
-            detail: json!({ "args": args }).to_string(),
-            result,
-        })
-    };
-    let id = match one_id(args, "replay") {
-        Ok(id) => id,
-        Err(usage) => {
-            return Answer {
-                html: render("Usage", &usage),
-                audit: audit("refused: usage".to_owned()),
-                name: "replay",
-            };
-        }
-    };
-    let request = ReplayRequest {
-        selection: ReplaySelection::Ids(vec![id.to_owned()]),
-        max_age: Some(REPLAY_MAX_AGE),
-        dry_run: false,
-        audit: NewAuditEntry {
-            actor: actor(user_id),
-            action: "replay".to_owned(),
-            detail: json!({ "ids": [id], "via": "telegram", "max_age_seconds": REPLAY_MAX_AGE.as_secs() })
-                .to_string(),
-            result: String::new(),
-        },
-    };
-    match outbox.replay(request).await {
-        Ok(report) => {
-            let body = if report.replayed == 1 {
-                format!(
-                    "{id} is pending again, due now (replayed by {}; audited)",
-                    actor(user_id)
-                )
-            } else if report.too_old_count > 0 {
-                format!(
-                    "{id} was not replayed: enqueued more than {} ago (use `signal-delivery outbox replay --force` from a host)",
-                    age(REPLAY_MAX_AGE)
-                )
-            } else if let Some((_, state)) = report.not_dead.first() {
-                format!(
-                    "{id} was not replayed: it is {}, not dead-lettered",
-                    state.as_str()
-                )
-            } else {
-                format!("{id} was not replayed: no such signal in the outbox")
-            };
-            Answer {
-                html: render("Replay", &body),
-                audit: None,
-                name: "replay",
-            }
-        }
-        Err(error) => Answer {
-            html: render("Replay failed", &format!("nothing was replayed: {error}")),
-            audit: audit(format!("error: {error}")),
-            name: "replay",
-        },
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ops_alerts::{TELEGRAM_MAX_CHARS, telegram_len};
 
-/// The bulk replay of every dead letter with `reason` (young enough), as
-/// `signal-delivery outbox replay --reason R` builds it.
-fn bulk_request(user_id: u64, reason: FailureReason, dry_run: bool) -> ReplayRequest {
-    ReplayRequest {
-        selection: ReplaySelection::Dead {
-            reason: Some(reason),
-            since: None,
-            until: None,
-        },
-        max_age: Some(REPLAY_MAX_AGE),
-        dry_run,
-        audit: NewAuditEntry {
-            actor: actor(user_id),
-            action: "replay".to_owned(),
-            detail: json!({
-                "reason": reason.as_str(),
-                "via": "telegram",
-                "confirmed": true,
-                "max_age_seconds": REPLAY_MAX_AGE.as_secs(),
-            })
-            .to_string(),
-            result: String::new(),
-        },
-    }
-}
-
-fn too_old_note(report: &ReplayReport) -> String {
-    if report.too_old_count == 0 {
-        String::new()
-    } else {
-        format!(
-            "; {} enqueued more than {} ago stay dead (outbox replay --force from a host)",
-            report.too_old_count,
-            age(REPLAY_MAX_AGE)
-        )
-    }
-}
-
-/// `/replay --reason R`: a dry run, and a pending request for `/confirm`.
-async fn ask_bulk_replay(
-    outbox: &dyn Outbox,
-    user_id: u64,
-    args: &str,
-    pending: &Confirmations,
-) -> Answer {
-    let answer = |title: &str, body: String, result: String| Answer {
-        html: render(title, &body),
-        audit: Some(NewAuditEntry {
-            actor: actor(user_id),
-            action: "telegram /replay --reason".to_owned(),
-            detail: json!({ "args": args }).to_string(),
-            result,
-        }),
-        name: "replay",
-    };
-    let words: Vec<&str> = args.split_whitespace().collect();
-    let reason = match words.as_slice() {
-        ["--reason", reason] => reason.parse::<FailureReason>().ok(),
-        _ => None,
-    };
-    let Some(reason) = reason else {
-        let allowed: Vec<&str> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
-        return answer(
-            "Usage",
-            format!(
-                "usage: /replay --reason R, with R one of {}",
-                allowed.join(", ")
-            ),
-            "refused: usage".to_owned(),
+    #[test]
+    fn long_answers_are_cut_before_escaping_under_the_limit() {
+        let html = render("A <title>", &"&<".repeat(10_000));
+        assert!(html.starts_with("<b>A &lt;title&gt;</b>\n"), "{html}");
+        // Telegram counts the text after entity parsing: unescape to measure.
+        let shown = html
+            .replace("<b>", "")
+            .replace("</b>", "")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+        assert!(
+            telegram_len(&shown) <= TELEGRAM_MAX_CHARS,
+            "{}",
+            telegram_len(&shown)
         );
-    };
-    match outbox.replay(bulk_request(user_id, reason, true)).await {
-        Ok(report) if report.replayed == 0 => answer(
-            "Replay",
-            format!(
-                "no dead letter with reason {reason} to replay{}",
-                too_old_note(&report)
-            ),
-            "nothing to replay".to_owned(),
-        ),
-        Ok(report) => {
-            pending.ask(user_id, reason);
-            answer(
-                "Replay: confirm",
-                format!(
-                    "{} dead letter(s) with reason {reason} would be sent again{}. \
-                     Send /confirm within {} to replay them (those dead-lettered by then), /cancel to drop it.",
-                    report.replayed,
-                    too_old_note(&report),
-                    age(CONFIRM_WITHIN)
-                ),
-                format!(
-                    "awaiting confirmation: {} would be replayed",
-                    report.replayed
-                ),
-            )
-        }
-        Err(error) => answer(
-            "Replay failed",
-            format!("nothing was replayed: {error}"),
-            format!("error: {error}"),
-        ),
+        assert!(html.ends_with(" chars]"), "the cut is visible");
+        // Every `&` starts a whole entity: the cut never splits one.
+        assert_eq!(
+            html.matches('&').count(),
+            html.matches("&amp;").count()
+                + html.matches("&lt;").count()
+                + html.matches("&gt;").count()
+        );
     }
-}
 
-/// `/confirm`: the pending bulk replay of this admin, if still valid.
-async fn confirm_bulk_replay(outbox: &dyn Outbox, user_id: u64, pending: &Confirmations) -> Answer {
-    let Some(reason) = pending.take(user_id) else {
-        return Answer {
-            html: render(
-                "Nothing to confirm",
-                &format!(
-                    "no /replay --reason of yours is waiting (each waits {})",
-                    age(CONFIRM_WITHIN)
-                ),
-            ),
-            audit: Some(NewAuditEntry {
-                actor: actor(user_id),
-                action: "telegram /confirm".to_owned(),
-                detail: "{}".to_owned(),
-                result: "nothing pending".to_owned(),
-            }),
-            name: "confirm",
-        };
-    };
-    // The backend writes the audit row in the replay's transaction.
-    let (title, body, audit) = match outbox.replay(bulk_request(user_id, reason, false)).await {
-        Ok(report) => (
-            "Replay",
-            format!(
-                "{} dead letter(s) with reason {reason} are pending again, due now (replayed by {}; audited){}",
-                report.replayed,
-                actor(user_id),
-                too_old_note(&report)
-            ),
-            None,
-        ),
-        Err(error) => (
-            "Replay failed",
-            format!("nothing was replayed: {error}"),
-            Some(NewAuditEntry {
-                actor: actor(user_id),
-                action: "telegram /confirm".to_owned(),
-                detail: json!({ "reason": reason.as_str() }).to_string(),
-                result: format!("error: {error}"),
-            }),
-        ),
-    };
-    Answer {
-        html: render(title, &body),
-        audit,
-        name: "confirm",
+    #[test]
+    fn ages_and_ids() {
+        assert_eq!(age(Duration::from_secs(59)), "59s");
+        assert_eq!(age(Duration::from_secs(125)), "2m5s");
+        assert_eq!(age(Duration::from_secs(7_260)), "2h1m");
+        assert_eq!(one_id("sig-1", "show"), Ok("sig-1"));
+        assert!(one_id("", "show").is_err());
+        assert!(one_id("a b", "show").is_err());
+        assert!(one_id("<b>", "show").is_err());
     }
 }

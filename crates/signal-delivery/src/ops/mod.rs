@@ -30,6 +30,7 @@ mod commands;
 mod confirm;
 mod gate;
 pub mod metrics;
+mod replay;
 mod update;
 
 use std::sync::Arc;
