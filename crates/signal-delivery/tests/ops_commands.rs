@@ -19,7 +19,9 @@ use loopback_fakes::telegram::{FakeBotApi, FakeReply, RecordedMessage, updates};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ops_alerts::AlertConfig;
 use signal_config::CommandSettings;
-use signal_delivery::ops::metrics::{OPS_COMMANDS_REFUSED_TOTAL, OPS_POLL_ERRORS_TOTAL};
+use signal_delivery::ops::metrics::{
+    OPS_COMMANDS_REFUSED_TOTAL, OPS_COMMANDS_TOTAL, OPS_POLL_ERRORS_TOTAL,
+};
 use signal_delivery::ops::{CommandPoller, PollerHandle, PollerSettings};
 use signal_outbox::{
     AlertKind, AttemptRecord, EnqueueOutcome, FailureReason, NewAlert, NewSignal, Outbox,
@@ -310,6 +312,19 @@ async fn admins_in_the_ops_chat_get_every_command_answered_and_audited() {
         ]
     );
     assert!(audit[5].result.contains("\"replayed\":1"), "{:?}", audit[5]);
+    let counters = ops.counters();
+    assert_eq!(
+        counter(&counters, OPS_COMMANDS_TOTAL, ("command", "failures")),
+        2
+    );
+    assert_eq!(
+        counter(&counters, OPS_COMMANDS_TOTAL, ("command", "replay")),
+        2
+    );
+    assert_eq!(
+        counter(&counters, OPS_COMMANDS_REFUSED_TOTAL, ("why", "user")),
+        0
+    );
     assert!(!ops.logs.text().contains(TOKEN_PART), "{}", ops.logs.text());
 }
 
