@@ -29,7 +29,8 @@
 //! (seconds, tokio time) holds the request until an update arrives. Every
 //! `getUpdates` offset asked is kept ([`FakeBotApi::get_updates_offsets`]).
 //! [`FakeReply::conflict`] is the 409 of two pollers sharing one token;
-//! [`FakeBotApi::push_get_updates_reply`] scripts `getUpdates` alone.
+//! [`FakeBotApi::push_get_updates_reply`] scripts `getUpdates` alone, and
+//! [`FakeBotApi::push_reply_for`] any one method.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -54,7 +55,7 @@ pub mod updates;
 
 use axum::Router;
 use serde_json::Value;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -169,12 +170,19 @@ struct FakeState {
     messages: Vec<RecordedMessage>,
     requests: usize,
     next_message_id: i32,
-    /// Replies for `getUpdates` only, before the shared script.
-    get_updates_script: VecDeque<FakeReply>,
+    /// Replies for one method only (lowercase name), before the shared script.
+    method_scripts: HashMap<String, VecDeque<FakeReply>>,
     /// Updates not yet confirmed by a `getUpdates` offset, oldest first.
     updates: VecDeque<Value>,
     next_update_id: i64,
     get_updates_offsets: Vec<i64>,
+}
+
+impl FakeState {
+    /// The next reply scripted for `method` (lowercase) alone, if any.
+    fn scripted_for(&mut self, method: &str) -> Option<FakeReply> {
+        self.method_scripts.get_mut(method)?.pop_front()
+    }
 }
 
 impl Shared {
@@ -224,7 +232,7 @@ impl FakeBotApi {
                 messages: Vec::new(),
                 requests: 0,
                 next_message_id: 1,
-                get_updates_script: VecDeque::new(),
+                method_scripts: HashMap::new(),
                 updates: VecDeque::new(),
                 next_update_id: 1,
                 get_updates_offsets: Vec::new(),
@@ -306,7 +314,19 @@ impl FakeBotApi {
     /// queue of [`push_reply`](FakeBotApi::push_reply)), so a test can fail
     /// polls while messages still go through.
     pub fn push_get_updates_reply(&self, reply: FakeReply) {
-        self.shared.lock().get_updates_script.push_back(reply);
+        self.push_reply_for("getUpdates", reply);
+    }
+
+    /// Queues a reply for `method` only (matched case-insensitively),
+    /// answered before the shared queue: a test can make one `sendMessage`
+    /// fail while polls go through.
+    pub fn push_reply_for(&self, method: &str, reply: FakeReply) {
+        self.shared
+            .lock()
+            .method_scripts
+            .entry(method.to_ascii_lowercase())
+            .or_default()
+            .push_back(reply);
     }
 
     /// The `offset` of every `getUpdates` request answered, in order (0 when

@@ -667,3 +667,21 @@ async fn a_bulk_replay_waits_for_the_same_admins_confirmation() {
         replays[0]
     );
 }
+
+#[tokio::test]
+async fn an_answer_waits_out_a_429_and_is_sent() {
+    let ops = Ops::new().await;
+    ops.bot
+        .push_reply_for("sendMessage", FakeReply::TooManyRequests { retry_after: 1 });
+    let poller = ops.start("w-ops", Arc::clone(&ops.outbox));
+    let started = Instant::now();
+    ops.say(OPS_CHAT, ADMIN, "/help");
+    let messages = ops.wait_messages(1).await;
+    poller.stop().await;
+    assert!(messages[0].text.starts_with("<b>Commands</b>"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retry_after honoured"
+    );
+    assert!(ops.logs.text().contains("the answer waits"));
+}

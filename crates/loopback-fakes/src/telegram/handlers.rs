@@ -37,10 +37,13 @@ pub(super) async fn handle(State(app): State<AppState>, uri: Uri, body: Bytes) -
     let (reply, response) = {
         let mut state = app.shared.lock();
         state.requests += 1;
-        let reply = state
-            .script
-            .pop_front()
-            .unwrap_or_else(|| state.default_reply.clone());
+        let reply = match state.scripted_for(&method) {
+            Some(reply) => reply,
+            None => state
+                .script
+                .pop_front()
+                .unwrap_or_else(|| state.default_reply.clone()),
+        };
         let response = match &reply {
             FakeReply::Ok => Some(success(&mut state, token, &method, &body)),
             FakeReply::Hang => None,
@@ -85,7 +88,7 @@ async fn get_updates(app: AppState, body: &[u8]) -> Response {
         let mut state = app.shared.lock();
         state.requests += 1;
         state.get_updates_offsets.push(offset);
-        match state.get_updates_script.pop_front() {
+        match state.scripted_for("getupdates") {
             Some(reply) => reply,
             None => state
                 .script

@@ -47,6 +47,9 @@ pub use commands::{DEFAULT_FAILURES, MAX_FAILURES, REPLAY_MAX_AGE};
 pub use confirm::CONFIRM_WITHIN;
 pub use gate::Gate;
 
+/// The longest an answer waits out Telegram's 429s before it is given up.
+pub const MAX_ANSWER_WAIT: Duration = Duration::from_secs(30);
+
 /// How the poller paces itself.
 ///
 /// Defaults: long-poll 10 s, retry passing errors after 1 s doubling up to
@@ -297,14 +300,35 @@ impl CommandPoller {
         {
             tracing::warn!(%error, "ops commands: cannot write the audit row");
         }
-        if let Err(error) = self
-            .replies
-            .send_message(&answer.html, ParseMode::Html)
-            .await
-        {
-            tracing::warn!(%error, "ops commands: the answer could not be sent");
-        }
+        self.answer(&answer.html).await;
         true
+    }
+
+    /// Sends an answer to the ops chat; a 429 is waited out (up to
+    /// [`MAX_ANSWER_WAIT`] in all) and tried again, since the admin is
+    /// waiting for it. Other errors are logged: the action and its audit
+    /// row stand either way.
+    async fn answer(&self, html: &str) {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.replies.send_message(html, ParseMode::Html).await {
+                Ok(_) => return,
+                Err(error) => match error.retry_after() {
+                    Some(wait) if waited + wait <= MAX_ANSWER_WAIT => {
+                        tracing::warn!(
+                            wait_s = wait.as_secs(),
+                            "ops commands: Telegram asked to slow down; the answer waits"
+                        );
+                        tokio::time::sleep(wait).await;
+                        waited += wait;
+                    }
+                    _ => {
+                        tracing::warn!(%error, "ops commands: the answer could not be sent");
+                        return;
+                    }
+                },
+            }
+        }
     }
 
     /// Logs and counts a Bot API error; the pause before the next call.
