@@ -279,10 +279,12 @@ impl CommandPoller {
         let Ok(user_id) = self.gate.admit(&message) else {
             return true;
         };
-        let sent = std::time::SystemTime::now()
+        // Telegram's send time against this host's clock: a few seconds of
+        // skew do not matter next to max_age.
+        let now_s = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let age = sent.saturating_sub(u64::try_from(message.date).unwrap_or(0));
+        let age = now_s.saturating_sub(u64::try_from(message.date).unwrap_or(0));
         if age > self.settings.max_age.as_secs() {
             tracing::info!(
                 user_id,
