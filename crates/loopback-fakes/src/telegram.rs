@@ -22,6 +22,16 @@
 //! Only successful `sendMessage` calls are recorded as [`RecordedMessage`]s;
 //! [`FakeBotApi::requests`] counts every request, failures included.
 //!
+//! Updates: a test queues them with [`FakeBotApi::push_update`] (the fake
+//! numbers them 1, 2, 3, ...; [`updates`] builds the common shapes).
+//! `getUpdates` answers as Telegram does: an `offset` confirms (drops) every
+//! update below it, the rest are returned, and with none left a `timeout`
+//! (seconds, tokio time) holds the request until an update arrives. Every
+//! `getUpdates` offset asked is kept ([`FakeBotApi::get_updates_offsets`]).
+//! [`FakeReply::conflict`] is the 409 of two pollers sharing one token;
+//! [`FakeBotApi::push_get_updates_reply`] scripts `getUpdates` alone, and
+//! [`FakeBotApi::push_reply_for`] any one method.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
@@ -41,10 +51,11 @@
 mod handlers;
 #[cfg(test)]
 mod tests;
+pub mod updates;
 
 use axum::Router;
 use serde_json::Value;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -122,6 +133,20 @@ impl FakeReply {
         )
     }
 
+    /// `409 Conflict: terminated by other getUpdates request ...`: what
+    /// Telegram answers when two processes long-poll with one token.
+    pub fn conflict() -> FakeReply {
+        FakeReply::Raw {
+            status: 409,
+            body: serde_json::json!({
+                "ok": false,
+                "error_code": 409,
+                "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            })
+            .to_string(),
+        }
+    }
+
     /// `403 Forbidden: bot was blocked by the user`.
     pub fn bot_blocked() -> FakeReply {
         FakeReply::Forbidden("Forbidden: bot was blocked by the user".to_owned())
@@ -134,6 +159,8 @@ struct Shared {
     state: Mutex<FakeState>,
     /// Woken on every request, so waiters re-check without polling.
     changed: Notify,
+    /// Woken on every pushed update, for held `getUpdates` requests.
+    updates_pushed: Notify,
 }
 
 #[derive(Debug)]
@@ -143,6 +170,19 @@ struct FakeState {
     messages: Vec<RecordedMessage>,
     requests: usize,
     next_message_id: i32,
+    /// Replies for one method only (lowercase name), before the shared script.
+    method_scripts: HashMap<String, VecDeque<FakeReply>>,
+    /// Updates not yet confirmed by a `getUpdates` offset, oldest first.
+    updates: VecDeque<Value>,
+    next_update_id: i64,
+    get_updates_offsets: Vec<i64>,
+}
+
+impl FakeState {
+    /// The next reply scripted for `method` (lowercase) alone, if any.
+    fn scripted_for(&mut self, method: &str) -> Option<FakeReply> {
+        self.method_scripts.get_mut(method)?.pop_front()
+    }
 }
 
 impl Shared {
@@ -192,8 +232,13 @@ impl FakeBotApi {
                 messages: Vec::new(),
                 requests: 0,
                 next_message_id: 1,
+                method_scripts: HashMap::new(),
+                updates: VecDeque::new(),
+                next_update_id: 1,
+                get_updates_offsets: Vec::new(),
             }),
             changed: Notify::new(),
+            updates_pushed: Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let app = Router::new().fallback(handle).with_state(AppState {
@@ -245,6 +290,49 @@ impl FakeBotApi {
     /// Queues a reply; queued replies answer requests in order, before the default.
     pub fn push_reply(&self, reply: FakeReply) {
         self.shared.lock().script.push_back(reply);
+    }
+
+    /// Queues an update for `getUpdates`, setting its `update_id` (1, 2, 3,
+    /// ... in push order), and returns that id. Build `update` with
+    /// [`updates`] or by hand (everything but `update_id`).
+    pub fn push_update(&self, mut update: Value) -> i64 {
+        let id = {
+            let mut state = self.shared.lock();
+            let id = state.next_update_id;
+            state.next_update_id += 1;
+            if let Some(map) = update.as_object_mut() {
+                map.insert("update_id".to_owned(), Value::from(id));
+            }
+            state.updates.push_back(update);
+            id
+        };
+        self.shared.updates_pushed.notify_waiters();
+        id
+    }
+
+    /// Queues a reply for `getUpdates` only (answered before the shared
+    /// queue of [`push_reply`](FakeBotApi::push_reply)), so a test can fail
+    /// polls while messages still go through.
+    pub fn push_get_updates_reply(&self, reply: FakeReply) {
+        self.push_reply_for("getUpdates", reply);
+    }
+
+    /// Queues a reply for `method` only (matched case-insensitively),
+    /// answered before the shared queue: a test can make one `sendMessage`
+    /// fail while polls go through.
+    pub fn push_reply_for(&self, method: &str, reply: FakeReply) {
+        self.shared
+            .lock()
+            .method_scripts
+            .entry(method.to_ascii_lowercase())
+            .or_default()
+            .push_back(reply);
+    }
+
+    /// The `offset` of every `getUpdates` request answered, in order (0 when
+    /// the request had none).
+    pub fn get_updates_offsets(&self) -> Vec<i64> {
+        self.shared.lock().get_updates_offsets.clone()
     }
 
     /// The reply used once the queue is empty (initially [`FakeReply::Ok`]).

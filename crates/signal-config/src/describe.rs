@@ -91,6 +91,14 @@ pub fn describe(config: &DeliveryConfig) -> String {
             out.set(OPS_ALERT_ESCALATE_AFTER, alerts.escalate_after());
         }
     }
+    let commands = &config.commands;
+    out.set(OPS_TELEGRAM_COMMANDS, commands.enabled);
+    if commands.admin_user_ids.is_empty() {
+        out.unset(OPS_TELEGRAM_ADMIN_USER_IDS, "nobody may act");
+    } else {
+        let ids: Vec<String> = commands.admin_user_ids.iter().map(u64::to_string).collect();
+        out.set(OPS_TELEGRAM_ADMIN_USER_IDS, ids.join(","));
+    }
     for (name, source) in &config.secret_sources {
         if let SecretSource::File(path) = source {
             out.set(&format!("{name}_FILE"), path);

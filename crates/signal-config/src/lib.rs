@@ -40,6 +40,7 @@
 //! ```
 
 mod budget;
+mod commands;
 mod describe;
 mod env;
 pub mod names;
@@ -56,6 +57,7 @@ use ops_alerts::{AlertConfig, AlertConfigErrorKind};
 use retry_core::RetryPolicy;
 
 pub use budget::{BudgetSetting, parse_budget};
+pub use commands::{ADMIN_IDS_FORM, CommandSettings};
 pub use describe::describe;
 pub use env::{Env, MAX_SECRET_FILE_BYTES, SecretSource};
 pub use outbox::{DEFAULT_OUTBOX_PATH, OutboxSettings};
@@ -84,6 +86,8 @@ pub struct DeliveryConfig {
     pub client: ClientConfig,
     /// Where alerts go.
     pub alerts: AlertSetting,
+    /// Two-way ops: whether `run` answers commands, and whom.
+    pub commands: CommandSettings,
     /// The shared retry budget (`RETRY_BUDGET*`; off when `RETRY_BUDGET=off`).
     pub budget: BudgetSetting,
     /// Logs and metrics.
@@ -168,6 +172,17 @@ impl DeliveryConfig {
                 .map(AlertSetting::Telegram),
         };
 
+        let commands = CommandSettings::from_lookup(&lookup)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        if let (Some(commands), Some(alerts)) = (&commands, &alerts) {
+            let chat = match alerts {
+                AlertSetting::Telegram(config) => Some(config.chat()),
+                AlertSetting::Disabled => None,
+            };
+            problems.extend(commands.check_chat(chat));
+        }
+
         let budget = parse_budget(&lookup).map_err(|p| problems.extend(p)).ok();
         let telemetry = TelemetrySettings::from_lookup(&lookup)
             .map_err(|p| problems.extend(p))
@@ -185,11 +200,14 @@ impl DeliveryConfig {
             .collect();
         let warnings = env.warnings().to_vec();
         problems.retain(|p| !unread.contains(&p.variable));
-        match (retry, client, alerts, budget, telemetry, input, outbox) {
+        match (
+            retry, client, alerts, commands, budget, telemetry, input, outbox,
+        ) {
             (
                 Some(retry),
                 Some(client),
                 Some(alerts),
+                Some(commands),
                 Some(budget),
                 Some(telemetry),
                 Some(input),
@@ -198,6 +216,7 @@ impl DeliveryConfig {
                 retry,
                 client,
                 alerts,
+                commands,
                 budget,
                 telemetry,
                 input,

@@ -48,6 +48,11 @@ pub const OPS_ALERT_COOLDOWN_SECONDS: &str = ops_alerts::ENV_COOLDOWN;
 pub const OPS_ALERT_TIMEOUT_SECONDS: &str = ops_alerts::ENV_ALERT_TIMEOUT;
 /// `OPS_ALERT_ESCALATE_AFTER`.
 pub const OPS_ALERT_ESCALATE_AFTER: &str = ops_alerts::ENV_ESCALATE_AFTER;
+/// `OPS_TELEGRAM_COMMANDS`: `true` to answer commands from the ops chat
+/// (`run` long-polls the Bot API).
+pub const OPS_TELEGRAM_COMMANDS: &str = "OPS_TELEGRAM_COMMANDS";
+/// `OPS_TELEGRAM_ADMIN_USER_IDS`: the Telegram user ids allowed to act.
+pub const OPS_TELEGRAM_ADMIN_USER_IDS: &str = "OPS_TELEGRAM_ADMIN_USER_IDS";
 /// `OPS_ALERTS_DISABLED`: `true` to run without Telegram (alerts become log lines).
 pub const OPS_ALERTS_DISABLED: &str = "OPS_ALERTS_DISABLED";
 
@@ -96,7 +101,7 @@ const TOKEN_BUCKET_REPLACED: &str = "was replaced by RETRY_BUDGET_PERCENT and RE
      (RETRY_BUDGET=off turns the budget off)";
 
 /// Every variable read (secrets' `_FILE` forms aside), for the unknown-variable warning.
-pub const KNOWN: [&str; 34] = [
+pub const KNOWN: [&str; 36] = [
     SIGNAL_SERVER_URL,
     SIGNAL_HMAC_SECRET,
     SIGNAL_REQUEST_TIMEOUT_SECONDS,
@@ -120,6 +125,8 @@ pub const KNOWN: [&str; 34] = [
     OPS_ALERT_TIMEOUT_SECONDS,
     OPS_ALERT_ESCALATE_AFTER,
     OPS_ALERTS_DISABLED,
+    OPS_TELEGRAM_COMMANDS,
+    OPS_TELEGRAM_ADMIN_USER_IDS,
     METRICS_ADDR,
     LOG_FORMAT,
     RUST_LOG,

@@ -20,6 +20,10 @@
 //! shared budget refuses a due retry, `retry_core::decide_after_refusal`)
 //! and fail with the same [`DeliveryError`], so alerts and metrics look alike.
 //!
+//! With `OPS_TELEGRAM_COMMANDS=true`, [`ops`] answers a few commands
+//! (`/status`, `/failures`, `/show`, `/replay`) from allow-listed admins in
+//! the ops chat, beside the worker; everyone else gets silence.
+//!
 //! ```
 //! use signal_delivery::{DeliveryConfig, FailureReason};
 //!
@@ -42,6 +46,7 @@
 mod alerts;
 pub mod enqueue;
 mod interrupt;
+pub mod ops;
 mod outcome;
 pub mod send;
 mod service;

@@ -149,7 +149,7 @@ pub(crate) async fn acquire_sender(
 
 /// Refuses a lease that changed hands since it was granted. With `lock`,
 /// the lease row is held (shared) until the transaction ends.
-async fn check_sender(
+pub(crate) async fn check_sender(
     db: &Db,
     tx: &Transaction<'_>,
     lease: &SenderLease,

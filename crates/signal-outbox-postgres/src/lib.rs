@@ -60,6 +60,7 @@
 
 mod admin;
 mod alerts;
+mod bot_state;
 mod clock;
 mod config;
 mod db;
@@ -80,7 +81,7 @@ pub use admin::EXACT_COUNT_LIMIT;
 pub use clock::TestClock;
 pub use config::{DEFAULT_CONNECT_TIMEOUT, PgConfig, redact_url};
 pub use outbox::{DEFAULT_DEDUP_WINDOW, DEFAULT_POOL_SIZE, Migrate, PgOptions, PgOutbox};
-pub use schema::{BINARY_VERSION, MIGRATIONS, Migration, MigrationReport, SCHEMA_VERSION, V1};
+pub use schema::{BINARY_VERSION, MIGRATIONS, Migration, MigrationReport, SCHEMA_VERSION, V1, V2};
 pub use tls::{SslMode, install_crypto_provider};
 
 // The README's examples run as doctests, so the crates.io page cannot drift.

@@ -20,7 +20,7 @@ use crate::db::Db;
 use crate::notify::Listener;
 use crate::schema::{self, MigrationReport};
 use crate::tls::{SslMode, client_config, install_crypto_provider};
-use crate::{admin, alerts, record, registry, retention, signals, transfer};
+use crate::{admin, alerts, bot_state, record, registry, retention, signals, transfer};
 
 /// How long a purged delivered id is still recognised at enqueue by
 /// default: 30 days (`OUTBOX_DEDUP_DAYS`).
@@ -447,6 +447,19 @@ impl AlertStore for PgOutbox {
 
     fn ledger(&self) -> BoxFuture<'_, Result<Ledger, OutboxError>> {
         Box::pin(alerts::ledger(&self.db))
+    }
+
+    fn bot_offset(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>> {
+        Box::pin(bot_state::bot_offset(&self.db))
+    }
+
+    fn set_bot_offset(
+        &self,
+        lease: &SenderLease,
+        offset: i64,
+    ) -> BoxFuture<'_, Result<(), OutboxError>> {
+        let lease = *lease;
+        Box::pin(bot_state::set_bot_offset(&self.db, lease, offset))
     }
 }
 

@@ -24,7 +24,7 @@
 use signal_outbox::{OutboxError, Timestamp};
 
 /// The newest schema version this build creates.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// This build's version, compared with the schema's minimum.
 pub const BINARY_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -174,12 +174,30 @@ CREATE TABLE tombstones (
 CREATE INDEX tombstones_delivered ON tombstones (delivered_at);
 "#;
 
+/// Version 2: two-way ops (issue 16). `bot_state` holds the ops-command
+/// poller's Bot API update offset (one row), so that no update is handled
+/// twice across restarts. It only expands: a version-1 build keeps running
+/// beside it.
+pub const V2: &str = "
+CREATE TABLE bot_state (
+    id            integer PRIMARY KEY CHECK (id = 1),
+    update_offset bigint  NOT NULL CHECK (update_offset >= 0)
+);
+";
+
 /// Every version, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    min_binary_version: "0.1.0",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        min_binary_version: "0.1.0",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        min_binary_version: "0.1.0",
+        sql: V2,
+    },
+];
 
 /// The bookkeeping table, created before any version (idempotent).
 const BOOKKEEPING: &str = "

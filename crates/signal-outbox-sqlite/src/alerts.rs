@@ -120,7 +120,7 @@ pub(crate) fn acquire_sender(
 }
 
 /// Refuses a lease that changed hands since it was granted.
-fn check_sender(tx: &Transaction<'_>, lease: &SenderLease) -> Sql<()> {
+pub(crate) fn check_sender(tx: &Transaction<'_>, lease: &SenderLease) -> Sql<()> {
     let current: Option<(String, i64)> = tx
         .prepare_cached("SELECT owner, token FROM sender_lease WHERE id = 1")?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))

@@ -75,6 +75,7 @@
 
 mod admin;
 mod alerts;
+mod bot_state;
 mod clock;
 mod codec;
 mod diagnose;
@@ -91,7 +92,7 @@ mod wake;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::{DEFAULT_DEDUP_WINDOW, SqliteOptions, SqliteOutbox};
-pub use schema::{MIGRATION_V2, SCHEMA_V1, SCHEMA_VERSION};
+pub use schema::{MIGRATION_V2, MIGRATION_V3, SCHEMA_V1, SCHEMA_VERSION};
 
 // The README's examples run as doctests, so the crates.io page cannot drift.
 #[cfg(doctest)]

@@ -15,7 +15,7 @@ use signal_outbox::{
 
 use crate::clock::{Clock, SystemClock};
 use crate::thread::{Connector, Settings};
-use crate::{admin, alerts, record, registry, retention, signals, transfer};
+use crate::{admin, alerts, bot_state, record, registry, retention, signals, transfer};
 
 /// How long a purged delivered id is still recognised at enqueue by
 /// default: 30 days (`OUTBOX_DEDUP_DAYS`).
@@ -322,6 +322,22 @@ impl AlertStore for SqliteOutbox {
 
     fn ledger(&self) -> BoxFuture<'_, Result<Ledger, OutboxError>> {
         Box::pin(self.connector.call(alerts::ledger))
+    }
+
+    fn bot_offset(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>> {
+        Box::pin(self.connector.call(bot_state::bot_offset))
+    }
+
+    fn set_bot_offset(
+        &self,
+        lease: &SenderLease,
+        offset: i64,
+    ) -> BoxFuture<'_, Result<(), OutboxError>> {
+        let lease = *lease;
+        Box::pin(
+            self.connector
+                .call(move |db| bot_state::set_bot_offset(db, lease, offset)),
+        )
     }
 }
 

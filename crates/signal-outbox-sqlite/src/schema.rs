@@ -21,7 +21,7 @@ use crate::diagnose::Sql;
 pub(crate) const APPLICATION_ID: i32 = 0x5347_4F42;
 
 /// The newest layout version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// How long a write waits for another process's write to finish (an
 /// `enqueue` command and a worker sharing the file) before failing with
@@ -213,8 +213,18 @@ CREATE TABLE schema_migrations (
 ) STRICT;
 ";
 
+/// Version 3: two-way ops (issue 16). `bot_state` holds the ops-command
+/// poller's Bot API update offset (one row), so that no update is handled
+/// twice across restarts.
+pub const MIGRATION_V3: &str = "
+CREATE TABLE bot_state (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    update_offset INTEGER NOT NULL CHECK (update_offset >= 0)
+) STRICT;
+";
+
 /// Every migration, in order.
-const MIGRATIONS: [(i32, &str); 2] = [(1, SCHEMA_V1), (2, MIGRATION_V2)];
+const MIGRATIONS: [(i32, &str); 3] = [(1, SCHEMA_V1), (2, MIGRATION_V2), (3, MIGRATION_V3)];
 
 /// Applies the per-connection settings. This is the first statement that
 /// reads the file, so a file that is not a database fails here.

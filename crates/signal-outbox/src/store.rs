@@ -200,6 +200,28 @@ pub trait AlertStore: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn ledger(&self) -> BoxFuture<'_, Result<Ledger, OutboxError>>;
+
+    /// The Bot API update offset of the ops-command poller: the id of the
+    /// next update to fetch (`getUpdates`' `offset`), or `None` before the
+    /// first update was handled. Stored so that no update is handled twice
+    /// across restarts.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn bot_offset(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>>;
+
+    /// Stores the update offset, fenced by the sender lease (the poller runs
+    /// beside the alert sender: one per fleet). The offset never moves
+    /// backwards: a smaller value leaves the stored one as it is.
+    ///
+    /// # Errors
+    /// [`OutboxError::SenderFenced`] as for
+    /// [`pending_alerts`](AlertStore::pending_alerts); storage errors.
+    fn set_bot_offset(
+        &self,
+        lease: &SenderLease,
+        offset: i64,
+    ) -> BoxFuture<'_, Result<(), OutboxError>>;
 }
 
 /// What operators do: look, replay, purge, audit.

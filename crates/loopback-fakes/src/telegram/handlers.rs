@@ -30,14 +30,20 @@ pub(super) async fn handle(State(app): State<AppState>, uri: Uri, body: Bytes) -
         return api_error(StatusCode::NOT_FOUND, 404, "Not Found", None);
     };
     let method = method.to_ascii_lowercase();
+    if method == "getupdates" {
+        return get_updates(app, &body).await;
+    }
 
     let (reply, response) = {
         let mut state = app.shared.lock();
         state.requests += 1;
-        let reply = state
-            .script
-            .pop_front()
-            .unwrap_or_else(|| state.default_reply.clone());
+        let reply = match state.scripted_for(&method) {
+            Some(reply) => reply,
+            None => state
+                .script
+                .pop_front()
+                .unwrap_or_else(|| state.default_reply.clone()),
+        };
         let response = match &reply {
             FakeReply::Ok => Some(success(&mut state, token, &method, &body)),
             FakeReply::Hang => None,
@@ -61,6 +67,70 @@ pub(super) async fn handle(State(app): State<AppState>, uri: Uri, body: Bytes) -
                 "Internal Server Error",
                 None,
             )
+        }
+    }
+}
+
+/// `getUpdates`: scripted failures first; otherwise confirm the updates
+/// below `offset` and answer the rest, holding the request up to `timeout`
+/// seconds (tokio time) while there are none.
+async fn get_updates(app: AppState, body: &[u8]) -> Response {
+    let params = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0);
+    let timeout = params.get("timeout").and_then(Value::as_u64).unwrap_or(0);
+    let limit = params
+        .get("limit")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| (1..=100).contains(n))
+        .unwrap_or(100);
+    let reply = {
+        let mut state = app.shared.lock();
+        state.requests += 1;
+        state.get_updates_offsets.push(offset);
+        match state.scripted_for("getupdates") {
+            Some(reply) => reply,
+            None => state
+                .script
+                .pop_front()
+                .unwrap_or_else(|| state.default_reply.clone()),
+        }
+    };
+    app.shared.changed.notify_waiters();
+    match reply {
+        FakeReply::Ok => {}
+        FakeReply::Hang => {
+            let mut stop = app.stop;
+            let _ = stop.wait_for(|stopped| *stopped).await;
+            return api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                500,
+                "Internal Server Error",
+                None,
+            );
+        }
+        failure => return failure_response(&failure),
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let mut stop = app.stop.clone();
+    loop {
+        let pushed = app.shared.updates_pushed.notified();
+        let ready: Vec<Value> = {
+            let mut state = app.shared.lock();
+            let below =
+                |u: &Value| u.get("update_id").and_then(Value::as_i64).unwrap_or(0) < offset;
+            while state.updates.front().is_some_and(below) {
+                state.updates.pop_front();
+            }
+            state.updates.iter().take(limit).cloned().collect()
+        };
+        if !ready.is_empty() || tokio::time::Instant::now() >= deadline || *stop.borrow() {
+            return ok(Value::Array(ready));
+        }
+        tokio::select! {
+            () = pushed => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            _ = stop.wait_for(|stopped| *stopped) => {}
         }
     }
 }

@@ -145,3 +145,69 @@ async fn hang_is_released_on_shutdown_and_waits_time_out() {
         .unwrap();
     assert!(refused.is_err(), "a stopped fake refuses connections");
 }
+
+#[tokio::test]
+async fn get_updates_confirms_below_the_offset_and_holds_while_empty() {
+    let fake = FakeBotApi::start().await.unwrap();
+    let first = fake.push_update(updates::text_message(-100, 7, "/help"));
+    let second = fake.push_update(updates::channel_post(-200, "/status"));
+    assert_eq!((first, second), (1, 2));
+    let (status, reply) = post(fake.api_url(), "/bot1:abc/getUpdates", "{}").await;
+    assert_eq!(status, 200);
+    let ids: Vec<_> = reply["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["update_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2], "nothing confirmed yet");
+    assert_eq!(reply["result"][0]["message"]["text"], "/help");
+    let (_, reply) = post(fake.api_url(), "/bot1:abc/getUpdates", r#"{"offset":2}"#).await;
+    assert_eq!(reply["result"][0]["update_id"], 2);
+    assert_eq!(reply["result"].as_array().unwrap().len(), 1);
+
+    // Nothing left: the request is held until an update is pushed.
+    let url = fake.api_url();
+    let held = tokio::spawn(async move {
+        post(url, "/bot1:abc/getUpdates", r#"{"offset":3,"timeout":20}"#).await
+    });
+    fake.wait_for_requests(3, Duration::from_secs(5)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(fake.push_update(updates::text_message(5, 5, "hi")), 3);
+    let (_, reply) = held.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(reply["result"][0]["update_id"], 3);
+    assert_eq!(fake.get_updates_offsets(), [0, 2, 3]);
+
+    // A short timeout with nothing to give answers an empty list.
+    let (_, reply) = post(
+        fake.api_url(),
+        "/bot1:abc/getUpdates",
+        r#"{"offset":4,"timeout":0}"#,
+    )
+    .await;
+    assert_eq!(reply["result"], json!([]));
+}
+
+#[tokio::test]
+async fn get_updates_answers_scripted_failures_such_as_the_conflict() {
+    let fake = FakeBotApi::start().await.unwrap();
+    fake.push_update(updates::text_message(-100, 7, "/help"));
+    fake.push_get_updates_reply(FakeReply::conflict());
+    let (status, _) = post(fake.api_url(), "/bot1:abc/getMe", "{}").await;
+    assert_eq!(status, 200, "only getUpdates is scripted");
+    let (status, reply) = post(fake.api_url(), "/bot1:abc/getUpdates", "{}").await;
+    assert_eq!(status, 409);
+    assert_eq!(reply["error_code"], 409);
+    assert!(
+        reply["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Conflict: terminated by other getUpdates")
+    );
+    let (_, reply) = post(fake.api_url(), "/bot1:abc/getUpdates", "{}").await;
+    assert_eq!(
+        reply["result"][0]["update_id"], 1,
+        "the update is still there"
+    );
+}

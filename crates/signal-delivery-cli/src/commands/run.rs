@@ -3,8 +3,9 @@
 use super::termination;
 use crate::args::RunArgs;
 use crate::exit;
+use signal_delivery::ops::CommandPoller;
 use signal_delivery::worker::{Worker, WorkerSettings};
-use signal_delivery::{DeliveryConfig, DeliveryService, telemetry};
+use signal_delivery::{AlertSetting, DeliveryConfig, DeliveryService, telemetry};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -47,7 +48,18 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode 
             "OUTBOX_LEASE_SECONDS is not longer than SIGNAL_REQUEST_TIMEOUT_SECONDS: a slow attempt keeps its row only through lease renewals (every third of the lease); if one renewal is late (a busy or unreachable outbox), another worker may send the signal again (receivers deduplicate on webhook-id)"
         );
     }
-    let worker = Worker::new(outbox, service, settings);
+    let worker = Worker::new(Arc::clone(&outbox), service, settings);
+    // Commands run on their own task beside the worker, under its name (so
+    // they share its alert sender lease: one poller per fleet).
+    let poller = match (&config.alerts, config.commands.enabled) {
+        (AlertSetting::Telegram(alerts), true) => {
+            match CommandPoller::new(alerts, &config.commands, Arc::clone(&outbox), worker.name()) {
+                Ok(poller) => Some(poller),
+                Err(e) => return exit::usage(format_args!("{e}\nThe worker did not start.")),
+            }
+        }
+        _ => None,
+    };
     if let Some(addr) = config.telemetry.metrics_addr {
         let health = worker.health();
         let healthy = Arc::new(move || health.load(Ordering::Relaxed));
@@ -60,12 +72,16 @@ pub(super) async fn exec(mut config: DeliveryConfig, args: RunArgs) -> ExitCode 
         worker.name(),
         path
     );
-    match worker
+    let poller = poller.map(CommandPoller::spawn);
+    let result = worker
         .run(async move {
             shutdown.await;
         })
-        .await
-    {
+        .await;
+    if let Some(poller) = poller {
+        poller.stop().await;
+    }
+    match result {
         Ok(report) => {
             eprintln!(
                 "signal-delivery: worker stopped: {} claimed, {} delivered, {} rescheduled, {} dead-lettered, {} released",

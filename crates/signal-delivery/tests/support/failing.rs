@@ -138,6 +138,16 @@ impl AlertStore for FailingClaims {
     fn ledger(&self) -> BoxFuture<'_, Result<Ledger, OutboxError>> {
         self.inner.ledger()
     }
+    fn bot_offset(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>> {
+        self.inner.bot_offset()
+    }
+    fn set_bot_offset(
+        &self,
+        lease: &SenderLease,
+        offset: i64,
+    ) -> BoxFuture<'_, Result<(), OutboxError>> {
+        self.inner.set_bot_offset(lease, offset)
+    }
 }
 
 impl OutboxAdmin for FailingClaims {

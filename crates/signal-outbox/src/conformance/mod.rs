@@ -31,6 +31,7 @@
 
 mod admin;
 mod alerts;
+mod bot_state;
 mod lifecycle;
 mod model;
 mod outcomes;
@@ -48,6 +49,7 @@ use crate::{
 
 pub use admin::*;
 pub use alerts::*;
+pub use bot_state::*;
 pub use lifecycle::*;
 pub use model::{MODEL_CASES, model};
 pub use outcomes::*;
@@ -159,6 +161,7 @@ macro_rules! conformance_tests {
             only_one_sender_holds_the_lease,
             a_sender_that_stops_renewing_loses_the_lease,
             updates_with_a_stale_sender_lease_are_refused,
+            the_bot_offset_survives_a_restart_and_is_fenced,
             alert_retries_wait_and_failures_are_final,
             folded_alerts_survive_a_restart_and_are_summarized_once,
             attempt_log_records_each_attempt,
@@ -223,6 +226,7 @@ pub async fn run_all<B: TestBackend>() {
     only_one_sender_holds_the_lease::<B>().await;
     a_sender_that_stops_renewing_loses_the_lease::<B>().await;
     updates_with_a_stale_sender_lease_are_refused::<B>().await;
+    the_bot_offset_survives_a_restart_and_is_fenced::<B>().await;
     alert_retries_wait_and_failures_are_final::<B>().await;
     folded_alerts_survive_a_restart_and_are_summarized_once::<B>().await;
     attempt_log_records_each_attempt::<B>().await;
