@@ -3,13 +3,13 @@
 
 /// Counter: commands refused because the sender is not an admin or the
 /// chat is not the ops chat; label `why` (`user`, `chat`).
-pub const OPS_COMMANDS_REFUSED_TOTAL: &str = "ops_commands_refused_total";
+pub const OPS_COMMANDS_REFUSED_TOTAL: &str = "signal_delivery_ops_commands_refused_total";
 /// Counter: commands carried out for an admin in the ops chat; label
 /// `command`.
-pub const OPS_COMMANDS_TOTAL: &str = "ops_commands_total";
+pub const OPS_COMMANDS_TOTAL: &str = "signal_delivery_ops_commands_total";
 /// Counter: `getUpdates` calls that failed; label `kind` (`retry_after`,
 /// `conflict`, `unauthorized`, `transient`).
-pub const OPS_POLL_ERRORS_TOTAL: &str = "ops_poll_errors_total";
+pub const OPS_POLL_ERRORS_TOTAL: &str = "signal_delivery_ops_poll_errors_total";
 
 /// Why a command was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //!   only in the ops chat (`OPS_TELEGRAM_CHAT_ID`, a numeric id: channel
 //!   posts carry no user). Everyone else, in any chat, gets **silence**: no
 //!   answer, no hint that commands exist; a WARN line with their user and
-//!   chat ids, and `ops_commands_refused_total` ([`gate`]).
+//!   chat ids, and `signal_delivery_ops_commands_refused_total` ([`gate`]).
 //! - **Audit**: every admitted command is written to the outbox's audit log
 //!   (who, what, when, result) and answered in the ops chat.
 //! - **Once**: the update offset is stored in the outbox *before* an update
